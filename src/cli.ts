@@ -1,0 +1,92 @@
+#!/usr/bin/env bun
+// The `supervisor` executable. citty parses; this file owns help, version, unknown flags and the
+// mapping of every error to one line and a documented exit code (never a stack trace).
+
+import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
+import pkg from "../package.json" with { type: "json" };
+import { runCommand } from "./commands/run.ts";
+import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
+
+const subCommands: Record<string, CommandDef<ArgsDef>> = { run: runCommand as CommandDef<ArgsDef> };
+
+const main = defineCommand({
+  meta: { name: "supervisor", version: pkg.version, description: "Process manager for Bun web apps" },
+  subCommands,
+});
+
+export async function cli(argv: string[]): Promise<number> {
+  const name = argv.find((a) => !a.startsWith("-"));
+  const sub = name ? subCommands[name] : undefined;
+  try {
+    if (argv.includes("--help") || argv.includes("-h")) {
+      console.log(plain(`${await renderUsage(sub ?? main, sub ? main : undefined)}\n`, process.stdout.isTTY));
+      return ExitCode.OK;
+    }
+    if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
+      console.log(pkg.version);
+      return ExitCode.OK;
+    }
+    if (!sub) {
+      console.error(plain(`${await renderUsage(main)}\n`, process.stderr.isTTY));
+      throw usageError(name ? `unknown command '${name}'` : "missing a command, e.g. supervisor run app.ts -w 4");
+    }
+    rejectUnknownFlags(argv.slice(argv.indexOf(name as string) + 1), (await resolveArgs(sub)) ?? {});
+    const { result } = await runCitty(sub, { rawArgs: argv.slice(argv.indexOf(name as string) + 1) });
+    return typeof result === "number" ? result : ExitCode.OK;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+// --- internal ---
+
+/** citty colours its usage text; keep escape codes out of pipes and files. */
+const plain = (text: string, tty: boolean | undefined) => (tty ? text : Bun.stripANSI(text));
+
+async function resolveArgs(cmd: CommandDef<ArgsDef>): Promise<ArgsDef | undefined> {
+  const args = cmd.args;
+  return typeof args === "function" ? await args() : await args;
+}
+
+/** citty keeps unknown flags silently; a typo like `--worker 4` must not start 1 worker instead. */
+function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef): void {
+  const takesValue = new Set<string>();
+  const known = new Set<string>();
+  for (const [key, def] of Object.entries(argsDef)) {
+    if (def.type === "positional") continue;
+    const alias = "alias" in def ? def.alias : undefined;
+    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
+    for (const n of [key, ...aliases]) {
+      known.add(n);
+      if (def.type === "string" || def.type === "enum") takesValue.add(n);
+    }
+  }
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i] as string;
+    if (arg === "--") return;
+    if (!arg.startsWith("-") || arg === "-") continue;
+    const flag = arg.replace(/^--?/, "").split("=")[0] as string;
+    if (!known.has(flag)) throw usageError(`unknown option '${arg.split("=")[0]}' (see --help)`);
+    if (takesValue.has(flag) && !arg.includes("=")) {
+      if (i + 1 >= rawArgs.length) throw usageError(`option '${arg}' needs a value`);
+      i++;
+    }
+  }
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof SupervisorError) {
+    console.error(`supervisor: ${error.message}`);
+    return error.exitCode;
+  }
+  if (error instanceof Error && error.name === "CLIError") {
+    console.error(`supervisor: ${error.message}`);
+    return ExitCode.USAGE;
+  }
+  // A bug of ours: still one line, with the stack only when asked for.
+  console.error(`supervisor: internal error: ${error instanceof Error ? error.message : String(error)}`);
+  if (process.env.SUPERVISOR_DEBUG && error instanceof Error) console.error(error.stack);
+  return ExitCode.RUNTIME;
+}
+
+if (import.meta.main) process.exit(await cli(process.argv.slice(2)));

@@ -1,0 +1,30 @@
+// Named timings of the lifecycle, and how they relate to each other.
+
+/**
+ * A worker that dies sooner than this after it started (or before it was ever ready) died "soon after
+ * start": consecutive such deaths in one slot slow its restarts down (crash-loop backoff). A worker
+ * that lived longer is restarted at once, so a chaos kill or an OOM kill of a healthy worker costs
+ * one worker start (~70 ms), never a backoff delay. PM2's `min_uptime` default is the same 1 s.
+ */
+export const MIN_UPTIME_MS = 1_000;
+
+/** First delayed restart; the first death soon after start is still restarted at once. */
+export const BACKOFF_BASE_MS = 100;
+/** ×1.5 per consecutive early death, as PM2's exp_backoff_restart_delay: gentle, yet a broken app
+ * reaches the cap in ~12 deaths instead of burning a core on restarts. */
+export const BACKOFF_FACTOR = 1.5;
+/** Cap: a slot that recovers (the app's database came back, say) is retried at least this often. */
+export const BACKOFF_MAX_MS = 15_000;
+
+/**
+ * The supervisor's SIGKILL comes this long after the worker's own graceful deadline, so a worker
+ * always gets the chance to finish on its own clock first (the worker forces its server closed at
+ * `gracefulTimeout`; the supervisor only kills what is truly stuck).
+ */
+export const KILL_MARGIN_MS = 1_000;
+
+/** Delay before restarting a slot after `failures` consecutive deaths soon after start. */
+export function restartBackoff(failures: number): number {
+  if (failures <= 1) return 0;
+  return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_BASE_MS * BACKOFF_FACTOR ** (failures - 2)));
+}

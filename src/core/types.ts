@@ -1,0 +1,89 @@
+// The lifecycle's vocabulary: plain data only, so the decision core can be tested without processes.
+
+/** A worker's life as the supervisor sees it. */
+export type WorkerPhase = "starting" | "ready" | "draining";
+
+/** Why a healthy worker is being replaced by a fresh one (rolling, never fewer ready than configured). */
+export type RetireReason = "reload" | "max-requests" | "max-memory";
+
+export interface WorkerRecord {
+  /** Unique and increasing; never reused, unlike `slot`. */
+  id: number;
+  /** Stable 0..N-1, given to the replacement of a worker that died (SUPERVISOR_WORKER_ID). */
+  slot: number;
+  pid?: number;
+  phase: WorkerPhase;
+  startedAt: number;
+  readyAt?: number;
+  /** Set while a replacement for this worker is wanted or starting. */
+  retiring?: RetireReason;
+  /** Set on a fresh worker that will take over from `replacementOf` once ready. */
+  replacementOf?: number;
+  /** The app's own error, sent over IPC before the worker exits with BOOT_ERROR. */
+  bootError?: string;
+  /** What the supervisor asked of a worker it stopped on purpose (for the exit log line). */
+  stopReason?: string;
+  /** Requests served, from the worker's heartbeat. */
+  requests: number;
+}
+
+export type SupervisorPhase = "booting" | "running" | "stopping";
+
+export interface Config {
+  workers: number;
+  bootTimeoutMs: number;
+  gracefulTimeoutMs: number;
+  /** Heartbeat timeout; 0 turns hung-worker detection off. */
+  timeoutMs: number;
+  /** Address the workers listen on, for log lines only. */
+  address: string;
+}
+
+export interface State {
+  config: Config;
+  phase: SupervisorPhase;
+  /** Wanted worker count; TTIN/TTOU move it. */
+  target: number;
+  nextId: number;
+  workers: WorkerRecord[];
+  /** slot -> consecutive deaths soon after start (drives restartBackoff). */
+  failures: Record<number, number>;
+  /** Slots waiting for their backoff timer before a new worker is started. */
+  restartPending: number[];
+  startedAt: number;
+  /** Set when a rolling reload is under way. */
+  reload?: { startedAt: number; workers: number };
+  exitCode: number;
+  bootErrorShown: boolean;
+  restarts: number;
+}
+
+export type Signal = "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGTTIN" | "SIGTTOU" | "SIGUSR1" | "SIGUSR2";
+
+export type Event =
+  | { type: "start" }
+  | { type: "spawned"; id: number; pid: number }
+  | { type: "spawn-failed"; id: number; message: string }
+  | { type: "ready"; id: number }
+  | { type: "boot-error"; id: number; message: string }
+  | { type: "heartbeat"; id: number; requests: number }
+  | { type: "exit"; id: number; code: number | null; signal: string | null }
+  | { type: "timer"; key: string }
+  | { type: "signal"; signal: Signal }
+  | { type: "retire"; id: number; reason: RetireReason }
+  | { type: "scale"; workers: number };
+
+export type LogLevel = "info" | "warn" | "error";
+
+export type Effect =
+  | { type: "spawn"; id: number; slot: number }
+  | { type: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" | "SIGQUIT" | "SIGUSR1" | "SIGUSR2" }
+  | { type: "log"; level: LogLevel; message: string }
+  | { type: "set-timer"; key: string; ms: number }
+  | { type: "clear-timer"; key: string }
+  | { type: "exit"; code: number };
+
+export interface Decision {
+  state: State;
+  effects: Effect[];
+}

@@ -1,0 +1,29 @@
+// Exit codes are a protocol with whoever started us (a shell, systemd, Kubernetes): keep them stable.
+
+export const ExitCode = {
+  /** Clean shutdown (TERM, INT, QUIT, `supervisor stop`). */
+  OK: 0,
+  /** Runtime failure of the supervisor itself. */
+  RUNTIME: 1,
+  /** Usage error: bad flag or value, missing or unreadable entry file. */
+  USAGE: 2,
+  /** The app failed to boot: import failed, no handler exported, never ready, or the port is taken.
+   * Also what a worker exits with when it cannot boot (Gunicorn's WORKER_BOOT_ERROR, uvicorn's 3). */
+  BOOT: 3,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure that ends the CLI with one clear line and a documented exit code, never a stack trace. */
+export class SupervisorError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+  ) {
+    super(message);
+    this.name = "SupervisorError";
+  }
+}
+
+export const usageError = (message: string) => new SupervisorError(message, ExitCode.USAGE);
+export const bootError = (message: string) => new SupervisorError(message, ExitCode.BOOT);

@@ -1,0 +1,102 @@
+// The only module that starts or signals processes. It turns what happens to a worker process (its
+// IPC messages, its exit) into lifecycle events and hands them to `emit`; it decides nothing.
+
+import type { Subprocess } from "bun";
+import type { Event } from "./core/types.ts";
+import { WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./worker/protocol.ts";
+// @ts-expect-error TypeScript sees a module; Bun's text import gives its source, embedded when compiled.
+import workerModuleSource from "./worker/main.ts" with { type: "text" };
+
+const workerSource: string = workerModuleSource;
+
+export interface WorkerHost {
+  spawn(id: number, slot: number): void;
+  kill(id: number, signal: NodeJS.Signals): void;
+  pid(id: number): number | undefined;
+}
+
+export interface HostOptions {
+  entry: string;
+  port: number;
+  host: string;
+  gracefulTimeoutMs: number;
+  heartbeatMs: number;
+  env: Record<string, string | undefined>;
+}
+
+export function createWorkerHost(options: HostOptions, emit: (event: Event) => void): WorkerHost {
+  const procs = new Map<number, Subprocess>();
+  const command = workerCommand(options.entry);
+
+  return {
+    spawn(id, slot) {
+      const config: WorkerConfig = {
+        entry: options.entry,
+        port: options.port,
+        host: options.host,
+        slot,
+        parentPid: process.pid,
+        gracefulTimeoutMs: options.gracefulTimeoutMs,
+        heartbeatMs: options.heartbeatMs,
+      };
+      let proc: Subprocess;
+      try {
+        proc = Bun.spawn(command, {
+          env: {
+            ...options.env,
+            PORT: String(options.port),
+            SUPERVISOR_WORKER_ID: String(slot),
+            [WORKER_CONFIG_ENV]: JSON.stringify(config),
+            // The binary acts as the bun CLI for the worker and for anything the app spawns with execPath.
+            BUN_BE_BUN: "1",
+          },
+          stdio: ["ignore", "inherit", "inherit"],
+          serialization: "json",
+          ipc: (message: WorkerMessage) => {
+            const event = messageEvent(id, message);
+            if (event) emit(event);
+          },
+        });
+      } catch (error) {
+        emit({ type: "spawn-failed", id, message: error instanceof Error ? error.message : String(error) });
+        return;
+      }
+      procs.set(id, proc);
+      emit({ type: "spawned", id, pid: proc.pid });
+      void proc.exited.then(() => {
+        procs.delete(id);
+        const signal = proc.signalCode === null ? null : String(proc.signalCode);
+        emit({ type: "exit", id, code: proc.exitCode, signal });
+      });
+    },
+    kill(id, signal) {
+      // Killing a process that already exited does not throw in Bun; an exit event is on its way.
+      procs.get(id)?.kill(signal);
+    },
+    pid: (id) => procs.get(id)?.pid,
+  };
+}
+
+/**
+ * How to run the worker's source. Compiled, `process.execPath` is this binary, which acts as the bun CLI
+ * when BUN_BE_BUN=1; from source it is bun itself. Either way `bun -e <source> <entry>` gives the app
+ * `process.argv` = [bun, entry], as under `bun entry`.
+ */
+export function workerCommand(entry: string): string[] {
+  return [process.execPath, "-e", workerSource, entry];
+}
+
+// --- internal ---
+
+function messageEvent(id: number, message: WorkerMessage): Event | undefined {
+  switch (message?.type) {
+    case "ready":
+      return { type: "ready", id };
+    case "boot-error":
+      return { type: "boot-error", id, message: message.message };
+    case "heartbeat":
+      return { type: "heartbeat", id, requests: message.requests };
+    default:
+      return undefined; // not ours: an app may use process.send for its own reasons
+  }
+}

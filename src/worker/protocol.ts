@@ -1,0 +1,24 @@
+// What passes between the supervisor and a worker. Type-only: the worker's source is evaluated on its
+// own (`bun -e`), so it may import nothing at run time but Bun's built-ins.
+
+/** JSON in the SUPERVISOR_WORKER_CONFIG variable; the worker removes it before importing the app. */
+export interface WorkerConfig {
+  /** Absolute path of the app's module. */
+  entry: string;
+  port: number;
+  host: string;
+  slot: number;
+  /** The supervisor's pid: when getppid() stops returning it, the supervisor is gone. */
+  parentPid: number;
+  gracefulTimeoutMs: number;
+  /** How often to send a heartbeat; 0 sends none. */
+  heartbeatMs: number;
+}
+
+export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
+
+/** Worker -> supervisor, over Bun's IPC channel. */
+export type WorkerMessage =
+  | { type: "ready" }
+  | { type: "boot-error"; message: string }
+  | { type: "heartbeat"; requests: number };
