@@ -9,4 +9,6 @@ const outfile = process.argv[2] ?? "dist/supervisor";
 const started = performance.now();
 await $`bun build --compile --minify --no-compile-autoload-bunfig --no-compile-autoload-dotenv src/cli.ts --outfile ${outfile}`.quiet();
 const { size } = Bun.file(outfile);
-console.log(`built ${outfile} (${(size / 1e6).toFixed(1)} MB) in ${Math.round(performance.now() - started)} ms`);
+console.log(
+  `built ${outfile} (${(size / 1e6).toFixed(1)} MB) in ${Math.round(performance.now() - started)} ms`,
+);

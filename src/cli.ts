@@ -27,8 +27,12 @@ export async function cli(argv: string[]): Promise<number> {
       return ExitCode.OK;
     }
     if (!sub) {
-      console.error(plain(`${await renderUsage(main)}\n`, process.stderr.isTTY));
-      throw usageError(name ? `unknown command '${name}'` : "missing a command, e.g. supervisor run app.ts -w 4");
+      if (!name) console.error(plain(`${await renderUsage(main)}\n`, process.stderr.isTTY));
+      throw usageError(
+        name
+          ? `unknown command '${name}' (see --help)`
+          : "missing a command, e.g. supervisor run app.ts -w 4",
+      );
     }
     rejectUnknownFlags(argv.slice(argv.indexOf(name as string) + 1), (await resolveArgs(sub)) ?? {});
     const { result } = await runCitty(sub, { rawArgs: argv.slice(argv.indexOf(name as string) + 1) });

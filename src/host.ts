@@ -3,11 +3,14 @@
 
 import type { Subprocess } from "bun";
 import type { Event } from "./core/types.ts";
-import { WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./worker/protocol.ts";
 // @ts-expect-error TypeScript sees a module; Bun's text import gives its source, embedded when compiled.
 import workerModuleSource from "./worker/main.ts" with { type: "text" };
-
-const workerSource: string = workerModuleSource;
+import {
+  WORKER_CONFIG_ENV,
+  WORKER_SOURCE_ENV,
+  type WorkerConfig,
+  type WorkerMessage,
+} from "./worker/protocol.ts";
 
 export interface WorkerHost {
   spawn(id: number, slot: number): void;
@@ -27,6 +30,7 @@ export interface HostOptions {
 export function createWorkerHost(options: HostOptions, emit: (event: Event) => void): WorkerHost {
   const procs = new Map<number, Subprocess>();
   const command = workerCommand(options.entry);
+  const workerJs = new Bun.Transpiler({ loader: "ts" }).transformSync(workerModuleSource as string);
 
   return {
     spawn(id, slot) {
@@ -47,6 +51,7 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
             PORT: String(options.port),
             SUPERVISOR_WORKER_ID: String(slot),
             [WORKER_CONFIG_ENV]: JSON.stringify(config),
+            [WORKER_SOURCE_ENV]: workerJs,
             // The binary acts as the bun CLI for the worker and for anything the app spawns with execPath.
             BUN_BE_BUN: "1",
           },
@@ -78,12 +83,15 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
 }
 
 /**
- * How to run the worker's source. Compiled, `process.execPath` is this binary, which acts as the bun CLI
- * when BUN_BE_BUN=1; from source it is bun itself. Either way `bun -e <source> <entry>` gives the app
- * `process.argv` = [bun, entry], as under `bun entry`.
+ * How to run a worker. Compiled, `process.execPath` is this binary, which acts as the bun CLI when
+ * BUN_BE_BUN=1; from source it is bun itself. `bun -e <stub> <entry>` gives the app
+ * `process.argv` = [bun, entry], as under `bun entry`. The stub runs the worker's code from the
+ * environment as an async function body: the bun CLI cannot import files embedded in the binary, and
+ * this keeps `ps` short, with no temporary file to write or clean up.
  */
 export function workerCommand(entry: string): string[] {
-  return [process.execPath, "-e", workerSource, entry];
+  const stub = `await (async()=>{}).constructor("require",process.env.${WORKER_SOURCE_ENV})(require)`;
+  return [process.execPath, "-e", stub, entry];
 }
 
 // --- internal ---

@@ -34,7 +34,8 @@ export const DEFAULT_TIMEOUT_S = 30;
 export const MAX_WORKERS = 1024;
 
 export function toOptions(args: RawRunArgs, env: Record<string, string | undefined>): RunOptions {
-  if (!args.entry) throw usageError("missing the app to run: supervisor run <entry> (e.g. supervisor run app.ts -w 4)");
+  if (!args.entry)
+    throw usageError("missing the app to run: supervisor run <entry> (e.g. supervisor run app.ts -w 4)");
   return {
     entry: args.entry,
     workers: pick(args.workers, "-w/--workers", env.WEB_CONCURRENCY, "WEB_CONCURRENCY", 1, toWorkerCount),
@@ -73,13 +74,15 @@ function toWorkerCount(raw: string, source: string): number {
 function toPort(raw: string, source: string): number {
   const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
   // Port 0 would give every worker a different random port: reusePort needs one fixed port.
-  if (!(n >= 1 && n <= 65535)) throw usageError(`${source} must be a port number from 1 to 65535, got '${raw}'`);
+  if (!(n >= 1 && n <= 65535))
+    throw usageError(`${source} must be a port number from 1 to 65535, got '${raw}'`);
   return n;
 }
 
 function toHost(raw: string, source: string): string {
   const host = raw.trim();
-  if (!host || /\s|\//.test(host)) throw usageError(`${source} must be a host name or IP address, got '${raw}'`);
+  if (!host || /\s|\//.test(host))
+    throw usageError(`${source} must be a host name or IP address, got '${raw}'`);
   return host;
 }
 

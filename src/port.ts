@@ -16,8 +16,12 @@ export function assertPortFree(host: string, port: number): void {
       );
     }
     if (code === "EACCES") {
-      throw bootError(`no permission to listen on port ${port} (below 1024 needs root or CAP_NET_BIND_SERVICE)`);
+      throw bootError(
+        `no permission to listen on port ${port} (below 1024 needs root or CAP_NET_BIND_SERVICE)`,
+      );
     }
-    throw usageError(`cannot listen on ${host}:${port}: ${code ?? "unknown or unusable address"} (check -H/--host)`);
+    throw usageError(
+      `cannot listen on ${host}:${port}: ${code ?? "unknown or unusable address"} (check -H/--host)`,
+    );
   }
 }

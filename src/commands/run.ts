@@ -16,14 +16,23 @@ import { assertPortFree } from "../port.ts";
 import { superviseWorkers } from "../supervisor.ts";
 
 export const runArgs = {
-  entry: { type: "positional", description: "The app's module: its default export is served", required: false },
+  entry: {
+    type: "positional",
+    description: "The app's module: its default export is served",
+    required: false,
+  },
   workers: {
     type: "string",
     alias: "w",
     valueHint: "n",
     description: "Worker processes [env: WEB_CONCURRENCY] (default: 1)",
   },
-  port: { type: "string", alias: "p", valueHint: "port", description: "Port to listen on [env: PORT] (default: 3000)" },
+  port: {
+    type: "string",
+    alias: "p",
+    valueHint: "port",
+    description: "Port to listen on [env: PORT] (default: 3000)",
+  },
   host: {
     type: "string",
     alias: "H",
@@ -56,7 +65,9 @@ export const runCommand = defineCommand({
     assertPortFree(options.host, options.port);
     const logger = createLogger();
     if (process.platform !== "linux" && options.workers > 1) {
-      logger.warn(`SO_REUSEPORT does not balance connections on ${process.platform}: one worker may get them all`);
+      logger.warn(
+        `SO_REUSEPORT does not balance connections on ${process.platform}: one worker may get them all`,
+      );
     }
     logger.info(
       `starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.entry} (supervisor pid ${process.pid})`,

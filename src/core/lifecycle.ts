@@ -132,7 +132,11 @@ function drainWorker(ctx: Ctx, w: WorkerRecord, reason: string): void {
   ctx.fx.push({ type: "clear-timer", key: bootTimer(w.id) });
   ctx.fx.push({ type: "clear-timer", key: heartbeatTimer(w.id) });
   ctx.fx.push({ type: "kill", id: w.id, signal: "SIGTERM" });
-  ctx.fx.push({ type: "set-timer", key: killTimer(w.id), ms: ctx.s.config.gracefulTimeoutMs + KILL_MARGIN_MS });
+  ctx.fx.push({
+    type: "set-timer",
+    key: killTimer(w.id),
+    ms: ctx.s.config.gracefulTimeoutMs + KILL_MARGIN_MS,
+  });
 }
 
 function workerReady(ctx: Ctx, w: WorkerRecord): void {
@@ -170,7 +174,11 @@ function armHeartbeat(ctx: Ctx, w: WorkerRecord): void {
 function finishReloadIfDone(ctx: Ctx): void {
   const { s } = ctx;
   if (!s.reload || s.workers.some((w) => w.retiring === "reload" && w.phase !== "draining")) return;
-  log(ctx, "info", `reload finished: ${s.reload.workers} workers replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`);
+  log(
+    ctx,
+    "info",
+    `reload finished: ${s.reload.workers} workers replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`,
+  );
   delete s.reload;
 }
 
@@ -178,13 +186,15 @@ function finishReloadIfDone(ctx: Ctx): void {
 function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: string | null): void {
   const { s } = ctx;
   s.workers = s.workers.filter((x) => x.id !== w.id);
-  for (const key of [bootTimer(w.id), killTimer(w.id), heartbeatTimer(w.id)]) ctx.fx.push({ type: "clear-timer", key });
+  for (const key of [bootTimer(w.id), killTimer(w.id), heartbeatTimer(w.id)])
+    ctx.fx.push({ type: "clear-timer", key });
   const how = describeExit(code, signal);
   const uptime = formatDuration(ctx.now - w.startedAt);
 
   if (s.phase === "stopping" || w.phase === "draining") {
     const why = w.stopReason ? ` (${w.stopReason})` : "";
-    const clean = code === 0 && !signal;
+    // A worker still starting Bun when TERM came has no handler yet and dies of it: that is a clean stop too.
+    const clean = (code === 0 && !signal) || signal === "SIGTERM";
     log(ctx, clean ? "info" : "warn", `${label(w)} stopped${why}: ${how} after ${uptime}`);
     if (s.phase === "stopping") return exitWhenEmpty(ctx);
     return reconcile(ctx);
@@ -208,7 +218,8 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
   s.failures[w.slot] = failures;
   if (w.bootError) log(ctx, "error", `${label(w)} failed to boot: ${w.bootError}`);
   const delay = restartBackoff(failures);
-  const then = delay > 0 ? `restarting in ${formatDuration(delay)} (${failures} early deaths in a row)` : "restarting";
+  const then =
+    delay > 0 ? `restarting in ${formatDuration(delay)} (${failures} early deaths in a row)` : "restarting";
   log(ctx, delay > 0 ? "error" : "warn", `${label(w)} died: ${how} after ${uptime}; ${then}`);
   if (delay > 0) {
     s.restartPending.push(w.slot);
@@ -254,13 +265,25 @@ function timerFired(ctx: Ctx, key: string): void {
   if (!w) return;
   if (kind === "boot" && w.phase === "starting") {
     w.bootError ??= `not ready within --boot-timeout ${s.config.bootTimeoutMs / 1000}s`;
-    log(ctx, "error", `${label(w)} did not become ready within ${formatDuration(s.config.bootTimeoutMs)}; killing it`);
+    log(
+      ctx,
+      "error",
+      `${label(w)} did not become ready within ${formatDuration(s.config.bootTimeoutMs)}; killing it`,
+    );
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
   } else if (kind === "kill") {
-    log(ctx, "warn", `${label(w)} still running ${formatDuration(s.config.gracefulTimeoutMs)} after TERM; killing it`);
+    log(
+      ctx,
+      "warn",
+      `${label(w)} still running ${formatDuration(s.config.gracefulTimeoutMs)} after TERM; killing it`,
+    );
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
   } else if (kind === "heartbeat" && w.phase === "ready") {
-    log(ctx, "error", `${label(w)} sent no heartbeat for ${formatDuration(s.config.timeoutMs)} (hung?); killing it`);
+    log(
+      ctx,
+      "error",
+      `${label(w)} sent no heartbeat for ${formatDuration(s.config.timeoutMs)} (hung?); killing it`,
+    );
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
   }
 }

@@ -58,7 +58,15 @@ export interface State {
   restarts: number;
 }
 
-export type Signal = "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGTTIN" | "SIGTTOU" | "SIGUSR1" | "SIGUSR2";
+export type Signal =
+  | "SIGTERM"
+  | "SIGINT"
+  | "SIGQUIT"
+  | "SIGHUP"
+  | "SIGTTIN"
+  | "SIGTTOU"
+  | "SIGUSR1"
+  | "SIGUSR2";
 
 export type Event =
   | { type: "start" }

@@ -1,7 +1,8 @@
 // The worker: imports the user's app and serves it on the shared port with SO_REUSEPORT.
-// The supervisor runs this file's source with `bun -e` (the compiled binary as bun, BUN_BE_BUN=1), so
-// the app resolves its packages, tsconfig, bunfig and .env exactly as under `bun app.ts`. Hence this
-// file imports nothing at run time but Bun's built-ins: it must stand alone.
+// The supervisor runs this file's code as an async function body under `bun -e` (the compiled binary
+// acts as bun with BUN_BE_BUN=1; see host.ts), so the app resolves its packages, tsconfig, bunfig and
+// .env exactly as under `bun app.ts`. Hence it must stand alone: type imports only, `require` for
+// Bun's built-ins, no `import.meta`.
 
 import type { Server } from "bun";
 import type { WorkerConfig, WorkerMessage } from "./protocol.ts";
@@ -23,6 +24,7 @@ if (!config) {
 }
 // The app and whatever it spawns see a plain environment, plus PORT and SUPERVISOR_WORKER_ID.
 delete process.env.SUPERVISOR_WORKER_CONFIG;
+delete process.env.SUPERVISOR_WORKER_JS;
 
 let server: Server<unknown> | undefined;
 let stopping = false;
@@ -62,9 +64,10 @@ async function loadApp(entry: string): Promise<App> {
   }
   const app = mod.default as App | undefined;
   if (app && (typeof app === "object" || typeof app === "function")) {
-    if (typeof app.fetch === "function" || (app.routes && typeof app.routes === "object")) return app;
+    if (typeof app.fetch === "function" || isBunRoutes(app.routes)) return app;
   }
-  const found = "default" in mod ? `its default export is ${describe(mod.default)}` : "it has no default export";
+  const found =
+    "default" in mod ? `its default export is ${describe(mod.default)}` : "it has no default export";
   return bootFailed(
     `${entry} does not export a server: ${found}. Export \`default { fetch(req) { ... } }\` (Bun's convention) or \`default app\` (a Hono or Elysia app).`,
   );
@@ -73,12 +76,23 @@ async function loadApp(entry: string): Promise<App> {
 /** Bun.serve's options from the app: a plain object is spread as Bun would use it; an app instance
  * (Hono, Elysia) has its handlers read through getters and its methods bound, so `this` stays the app. */
 function serveOptions(app: App, cfg: WorkerConfig) {
-  const keys = ["fetch", "routes", "websocket", "error", "tls", "maxRequestBodySize", "development", "idleTimeout"];
+  const keys = [
+    "fetch",
+    "routes",
+    "websocket",
+    "error",
+    "tls",
+    "maxRequestBodySize",
+    "development",
+    "idleTimeout",
+  ];
   const options: Record<string, unknown> = Object.getPrototypeOf(app) === Object.prototype ? { ...app } : {};
   for (const key of keys) {
     const value = app[key];
     if (value !== undefined) options[key] = typeof value === "function" ? value.bind(app) : value;
   }
+  // Hono and Elysia have a `routes` array of their own: only Bun's { "/path": handler } table is passed on.
+  if (!isBunRoutes(options.routes)) delete options.routes;
   // The supervisor's address wins over any port or host the app names.
   Object.assign(options, { port: cfg.port, hostname: cfg.host, reusePort: true });
   delete options.unix;
@@ -91,8 +105,13 @@ async function drain(graceMs: number): Promise<void> {
   stopping = true;
   if (!server) process.exit(0); // still importing the app: nothing to drain
   const notice = Math.min(DRAIN_NOTICE_MS, graceMs / 2);
-  server.reload(closingOptions(app) as unknown as Parameters<Server<unknown>["reload"]>[0]);
-  await Bun.sleep(notice);
+  try {
+    server.reload(closingOptions(app) as unknown as Parameters<Server<unknown>["reload"]>[0]);
+    await Bun.sleep(notice);
+  } catch (error) {
+    // Never let the drain itself fail: without the closing handlers, still stop gracefully.
+    console.error(`supervisor worker: could not add Connection: close while draining: ${errorText(error)}`);
+  }
   // Resolves when requests in flight are done, but never while WebSockets are open: hence the race.
   await Promise.race([server.stop(), Bun.sleep(graceMs - notice)]);
   await server.stop(true);
@@ -112,10 +131,19 @@ function closingOptions(app: App) {
   if (typeof fetch === "function") {
     options.fetch = async (req: Request, srv: Server<unknown>) => withClose(await fetch.call(app, req, srv));
   }
-  if (app.routes && typeof app.routes === "object") {
-    options.routes = Object.fromEntries(Object.entries(app.routes).map(([path, route]) => [path, closingRoute(route)]));
+  if (isBunRoutes(app.routes)) {
+    options.routes = Object.fromEntries(
+      Object.entries(app.routes).map(([path, route]) => [path, closingRoute(route)]),
+    );
   }
   return options;
+}
+
+/** Bun.serve's `routes`: an object whose keys are paths. */
+function isBunRoutes(routes: unknown): routes is Record<string, unknown> {
+  if (!routes || typeof routes !== "object" || Array.isArray(routes)) return false;
+  const paths = Object.keys(routes);
+  return paths.length > 0 && paths.every((path) => path.startsWith("/"));
 }
 
 function closingRoute(route: unknown): unknown {
@@ -125,7 +153,9 @@ function closingRoute(route: unknown): unknown {
   }
   if (route && typeof route === "object") {
     // A per-method table: { GET: handler, POST: handler }.
-    return Object.fromEntries(Object.entries(route).map(([method, handler]) => [method, closingRoute(handler)]));
+    return Object.fromEntries(
+      Object.entries(route).map(([method, handler]) => [method, closingRoute(handler)]),
+    );
   }
   return route;
 }
@@ -169,7 +199,8 @@ function errorText(error: unknown): string {
 
 function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value);
-  if (typeof value === "object") return `an object without fetch or routes (keys: ${Object.keys(value).join(", ") || "none"})`;
+  if (typeof value === "object")
+    return `an object without fetch or routes (keys: ${Object.keys(value).join(", ") || "none"})`;
   return `a ${typeof value}`;
 }
 

@@ -16,6 +16,8 @@ export interface WorkerConfig {
 }
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
+/** The worker's own code (this folder's main.ts as JavaScript), run by a short `bun -e` stub. */
+export const WORKER_SOURCE_ENV = "SUPERVISOR_WORKER_JS";
 
 /** Worker -> supervisor, over Bun's IPC channel. */
 export type WorkerMessage =

@@ -1,0 +1,189 @@
+// Real processes, real sockets: start the supervisor as a user would and wait on conditions with a
+// deadline, never on bare sleeps. Every supervisor started here is killed (with its process group)
+// when the test's `await using` scope ends.
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..");
+export const FIXTURES = join(import.meta.dir, "fixtures");
+export const BINARY = join(ROOT, "dist", "supervisor");
+export const fixture = (name: string) => join(FIXTURES, name);
+
+/** A port nobody listens on now; reusePort workers need a fixed one, so port 0 will not do. */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const { port } = probe;
+  probe.stop(true);
+  return port;
+}
+
+/** Poll `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  while (performance.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      last = error;
+    }
+    await Bun.sleep(20);
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last})` : ""}`,
+  );
+}
+
+/** Alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Live (non-zombie) children of `pid`, from /proc. */
+export function childPids(pid: number): number[] {
+  const kids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === pid && fields[0] !== "Z") kids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kids;
+}
+
+/** GET with a fresh connection each time, so reusePort spreads requests over workers. */
+export async function get(
+  port: number,
+  path = "/",
+  timeoutMs = 3_000,
+): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    headers: { connection: "close" },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+/** The worker pid named in a fixture's "pid N" answer. */
+export const pidOf = (body: string) => Number(/pid (\d+)/.exec(body)?.[1]);
+
+/** Ask until `n` distinct worker pids have answered. */
+export async function distinctPids(port: number, n: number, timeoutMs = 10_000): Promise<Set<number>> {
+  const pids = new Set<number>();
+  await waitFor(
+    async () => {
+      pids.add(pidOf((await get(port)).body));
+      return pids.size >= n;
+    },
+    `${n} distinct worker pids`,
+    timeoutMs,
+  );
+  return pids;
+}
+
+export interface Running extends AsyncDisposable {
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  pid: number;
+  port: number;
+  /** Everything printed so far, stdout and stderr interleaved. */
+  output(): string;
+  stdout(): string;
+  stderr(): string;
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Worker pids: the supervisor's live children. */
+  workers(): number[];
+  exited: Promise<number>;
+}
+
+export interface StartOptions {
+  binary?: boolean;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  port?: number;
+  /** Pass no -p flag (to test PORT from the environment). */
+  noPortFlag?: boolean;
+}
+
+/** Start `supervisor run ...args` (from source, or the compiled binary) in its own process group. */
+export function startSupervisor(args: string[], options: StartOptions = {}): Running {
+  const port = options.port ?? freePort();
+  const argv = options.binary ? [BINARY, ...args] : [process.execPath, join(ROOT, "src", "cli.ts"), ...args];
+  const hasPort = args.some((a) => a === "-p" || a === "--port" || a.startsWith("--port="));
+  if (args[0] === "run" && !hasPort && !options.noPortFlag) argv.push("-p", String(port));
+  const proc = Bun.spawn(argv, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let all = "";
+  let out = "";
+  let err = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, isErr: boolean) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      all += text;
+      if (isErr) err += text;
+      else out += text;
+    }
+  };
+  const pumped = Promise.all([pump(proc.stdout, false), pump(proc.stderr, true)]);
+  const exited = proc.exited.then(async (code) => {
+    await pumped;
+    return code;
+  });
+  return {
+    proc,
+    pid: proc.pid,
+    port,
+    output: () => all,
+    stdout: () => out,
+    stderr: () => err,
+    waitForOutput: (pattern, timeoutMs = 10_000) =>
+      waitFor(() => pattern.exec(all)?.[0], `output matching ${pattern}; got:\n${all}`, timeoutMs),
+    workers: () => childPids(proc.pid),
+    exited,
+    async [Symbol.asyncDispose]() {
+      const workers = childPids(proc.pid);
+      try {
+        process.kill(-proc.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      for (const pid of workers) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await exited;
+    },
+  };
+}
+
+/** Run a supervisor command to completion and return its exit code and output. */
+export async function runToExit(
+  args: string[],
+  options: StartOptions = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  await using sup = startSupervisor(args, options);
+  const code = await sup.exited;
+  return { code, stdout: sup.stdout(), stderr: sup.stderr() };
+}
