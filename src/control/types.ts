@@ -1,0 +1,50 @@
+// What a running supervisor tells about itself and what it can be asked to do: the contract between
+// the lifecycle shell (src/supervisor.ts) and its control socket, admin endpoint and metrics.
+
+export type WorkerState = "starting" | "ready" | "draining";
+
+export interface WorkerSnapshot {
+  slot: number;
+  pid: number | null;
+  state: WorkerState;
+  /** Milliseconds since the worker process was started. */
+  uptimeMs: number;
+  /** How many times this slot's worker has been replaced after dying (crash, hung, killed). */
+  restarts: number;
+  /** Resident set size in bytes, read from /proc; null where unknown. */
+  rssBytes: number | null;
+  /** Requests this worker has served (from its heartbeat; 0 when not counted). */
+  requests: number;
+}
+
+/** Why a worker was replaced; the label of supervisor_worker_restarts_total. */
+export type RestartReason = "crash" | "timeout" | "memory" | "max-requests" | "reload";
+
+export interface Snapshot {
+  pid: number;
+  version: string;
+  /** "booting" until every worker is first ready, "running", then "stopping". */
+  phase: "booting" | "running" | "stopping";
+  uptimeMs: number;
+  /** e.g. "http://0.0.0.0:3000" */
+  address: string;
+  workersConfigured: number;
+  workersReady: number;
+  workers: WorkerSnapshot[];
+  restarts: Record<RestartReason, number>;
+}
+
+export interface ActionResult {
+  ok: boolean;
+  /** One line for the person who asked, e.g. "reload finished: 4 workers replaced in 412 ms". */
+  message: string;
+}
+
+/** What the control socket and signals can ask of the supervisor. Each promise settles when done. */
+export interface ControlActions {
+  snapshot(): Snapshot;
+  reload(): Promise<ActionResult>;
+  /** An absolute count, or a relative change such as +1 / -1. */
+  scale(workers: number, relative: boolean): Promise<ActionResult>;
+  stop(): Promise<ActionResult>;
+}
