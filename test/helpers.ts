@@ -2,13 +2,30 @@
 // deadline, never on bare sleeps. Every supervisor started here is killed (with its process group)
 // when the test's `await using` scope ends.
 
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..");
 export const FIXTURES = join(import.meta.dir, "fixtures");
 export const BINARY = join(ROOT, "dist", "supervisor");
 export const fixture = (name: string) => join(FIXTURES, name);
+
+/** Build dist/supervisor when it is missing or older than any source file (as `bun run build` does). */
+export function ensureBinary(): string {
+  const built = existsSync(BINARY) ? statSync(BINARY).mtimeMs : 0;
+  const newest = Math.max(...sourceFiles(join(ROOT, "src")).map((f) => statSync(f).mtimeMs));
+  if (built < newest) {
+    const build = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts")], { cwd: ROOT, stderr: "pipe" });
+    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+  }
+  return BINARY;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
 
 /** A port nobody listens on now; reusePort workers need a fixed one, so port 0 will not do. */
 export function freePort(): number {
