@@ -1,6 +1,7 @@
 // The only module that starts or signals processes. It turns what happens to a worker process (its
 // IPC messages, its exit) into lifecycle events and hands them to `emit`; it decides nothing.
 
+import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { Event } from "./core/types.ts";
 // @ts-expect-error TypeScript sees a module; Bun's text import gives its source, embedded when compiled.
@@ -24,6 +25,8 @@ export interface HostOptions {
   host: string;
   gracefulTimeoutMs: number;
   heartbeatMs: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
   env: Record<string, string | undefined>;
 }
 
@@ -42,6 +45,8 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
         parentPid: process.pid,
         gracefulTimeoutMs: options.gracefulTimeoutMs,
         heartbeatMs: options.heartbeatMs,
+        maxRequests: options.maxRequests,
+        maxRequestsJitter: options.maxRequestsJitter,
       };
       let proc: Subprocess;
       try {
@@ -58,7 +63,7 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
           stdio: ["ignore", "inherit", "inherit"],
           serialization: "json",
           ipc: (message: WorkerMessage) => {
-            const event = messageEvent(id, message);
+            const event = messageEvent(id, message, proc?.pid);
             if (event) emit(event);
           },
         });
@@ -96,15 +101,29 @@ export function workerCommand(entry: string): string[] {
 
 // --- internal ---
 
-function messageEvent(id: number, message: WorkerMessage): Event | undefined {
+function messageEvent(id: number, message: WorkerMessage, pid: number | undefined): Event | undefined {
   switch (message?.type) {
     case "ready":
       return { type: "ready", id };
     case "boot-error":
       return { type: "boot-error", id, message: message.message };
     case "heartbeat":
-      return { type: "heartbeat", id, requests: message.requests };
+      return { type: "heartbeat", id, requests: message.requests, rssBytes: residentBytes(pid) };
+    case "retire":
+      return { type: "retire", id, reason: message.reason };
     default:
       return undefined; // not ours: an app may use process.send for its own reasons
+  }
+}
+
+/** A process's resident memory from /proc (Linux); read on each heartbeat, never on a request path. */
+function residentBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined || process.platform !== "linux") return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined; // exited meanwhile
   }
 }

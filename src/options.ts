@@ -13,6 +13,11 @@ export interface RunOptions {
   bootTimeoutMs: number;
   /** Hung-worker (heartbeat) timeout; 0 = off. */
   timeoutMs: number;
+  /** Replace a worker after about this many requests; 0 = never. */
+  maxRequests: number;
+  maxRequestsJitter: number;
+  /** Replace a worker whose RSS stays above this; 0 = no limit. */
+  maxMemoryBytes: number;
 }
 
 export interface RawRunArgs {
@@ -23,6 +28,9 @@ export interface RawRunArgs {
   "graceful-timeout"?: string;
   "boot-timeout"?: string;
   timeout?: string;
+  "max-requests"?: string;
+  "max-requests-jitter"?: string;
+  "max-memory"?: string;
 }
 
 export const DEFAULT_PORT = 3000;
@@ -44,6 +52,9 @@ export function toOptions(args: RawRunArgs, env: Record<string, string | undefin
     gracefulTimeoutMs: seconds(args["graceful-timeout"], "--graceful-timeout", DEFAULT_GRACEFUL_TIMEOUT_S, 0),
     bootTimeoutMs: seconds(args["boot-timeout"], "--boot-timeout", DEFAULT_BOOT_TIMEOUT_S, 0.001),
     timeoutMs: seconds(args.timeout, "--timeout", DEFAULT_TIMEOUT_S, 0),
+    maxRequests: count(args["max-requests"], "--max-requests"),
+    maxRequestsJitter: count(args["max-requests-jitter"], "--max-requests-jitter"),
+    maxMemoryBytes: args["max-memory"] === undefined ? 0 : toBytes(args["max-memory"], "--max-memory"),
   };
 }
 
@@ -94,4 +105,23 @@ function seconds(raw: string | undefined, source: string, fallback: number, min:
     throw usageError(`${source} must be a number of seconds, ${least} (at most 86400), got '${raw}'`);
   }
   return Math.round(n * 1000);
+}
+
+function count(raw: string | undefined, source: string): number {
+  if (raw === undefined) return 0;
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw usageError(`${source} must be a whole number, 0 or more, got '${raw}'`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { "": 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 };
+
+/** "512M", "1.5G", "800K", "1048576": binary units as PM2's max_memory_restart; 0 = no limit. */
+export function toBytes(raw: string, source: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?$/i.exec(raw.trim());
+  const unit = UNITS[(m?.[2] ?? "").toUpperCase()];
+  if (!m || unit === undefined) {
+    throw usageError(`${source} must be a size such as 512M, 1G or 800K, got '${raw}'`);
+  }
+  return Math.round(Number(m[1]) * unit);
 }

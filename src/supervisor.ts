@@ -20,9 +20,10 @@ export const HANDLED_SIGNALS: Signal[] = [
   "SIGUSR2",
 ];
 
-/** How often a worker proves its event loop is alive, relative to --timeout: several beats per timeout. */
+/** How often a worker proves its event loop is alive: several beats per --timeout, at most 1 s apart
+ * (the beat also carries the request count, and the supervisor reads RSS when it arrives). */
 export function heartbeatInterval(timeoutMs: number): number {
-  return timeoutMs > 0 ? Math.max(50, Math.min(1_000, Math.floor(timeoutMs / 4))) : 0;
+  return timeoutMs > 0 ? Math.max(50, Math.min(1_000, Math.floor(timeoutMs / 4))) : 1_000;
 }
 
 /** Runs workers until the lifecycle says to exit; resolves with the exit code. */
@@ -34,6 +35,7 @@ export function superviseWorkers(options: RunOptions, logger: Logger): Promise<n
       bootTimeoutMs: options.bootTimeoutMs,
       gracefulTimeoutMs: options.gracefulTimeoutMs,
       timeoutMs: options.timeoutMs,
+      maxMemoryBytes: options.maxMemoryBytes,
       address,
     },
     performance.now(),
@@ -104,6 +106,8 @@ export function superviseWorkers(options: RunOptions, logger: Logger): Promise<n
       host: options.host,
       gracefulTimeoutMs: options.gracefulTimeoutMs,
       heartbeatMs: heartbeatInterval(options.timeoutMs),
+      maxRequests: options.maxRequests,
+      maxRequestsJitter: options.maxRequestsJitter,
       env: process.env,
     },
     emit,

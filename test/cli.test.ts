@@ -74,7 +74,7 @@ describe("boot failures exit 3 and print the app's error once", () => {
     const { code, stderr } = await runToExit(["run", fixture("syntax-error-app.js"), "-w", "2"]);
     expect(code).toBe(3);
     expect(stderr).toMatch(/worker failed to boot/);
-    expect(stderr.match(/syntax-error-app\.ts/g)?.length).toBeGreaterThanOrEqual(1);
+    expect(stderr.match(/syntax-error-app\.js/g)?.length).toBeGreaterThanOrEqual(1);
     expect(stderr.match(/worker failed to boot/g)).toHaveLength(1);
   });
 

@@ -9,6 +9,7 @@ const config: Config = {
   bootTimeoutMs: 30_000,
   gracefulTimeoutMs: 30_000,
   timeoutMs: 0,
+  maxMemoryBytes: 0,
   address: "http://0.0.0.0:3000",
 };
 
@@ -27,7 +28,8 @@ class Driver {
     this.state = d.state;
     this.effects.push(...d.effects);
     // Like the host: every spawn gets a pid at once.
-    for (const e of d.effects) if (e.type === "spawn") this.send({ type: "spawned", id: e.id, pid: this.nextPid++ });
+    for (const e of d.effects)
+      if (e.type === "spawn") this.send({ type: "spawned", id: e.id, pid: this.nextPid++ });
     return d.effects;
   }
   /** Start and make every starting worker ready. */
@@ -46,11 +48,14 @@ class Driver {
     return w;
   }
   logs(level?: string): string[] {
-    return this.effects.filter((e) => e.type === "log" && (!level || e.level === level)).map((e) => (e as { message: string }).message);
+    return this.effects
+      .filter((e) => e.type === "log" && (!level || e.level === level))
+      .map((e) => (e as { message: string }).message);
   }
 }
 
-const of = <T extends Effect["type"]>(fx: Effect[], type: T) => fx.filter((e): e is Extract<Effect, { type: T }> => e.type === type);
+const of = <T extends Effect["type"]>(fx: Effect[], type: T) =>
+  fx.filter((e): e is Extract<Effect, { type: T }> => e.type === type);
 
 describe("start-up", () => {
   test("start spawns one worker per slot, each with a boot timer", () => {
@@ -64,7 +69,9 @@ describe("start-up", () => {
   test("all ready: running, one ready line with the address, time and pids", () => {
     const d = new Driver().boot();
     expect(d.state.phase).toBe("running");
-    expect(d.logs("info")).toEqual(["ready: 2 workers listening on http://0.0.0.0:3000 in 20 ms (pids 100, 101)"]);
+    expect(d.logs("info")).toEqual([
+      "ready: 2 workers listening on http://0.0.0.0:3000 in 20 ms (pids 100, 101)",
+    ]);
   });
 
   test.each([
@@ -110,7 +117,8 @@ describe("reaping: an unexpected exit is replaced in the same slot", () => {
     const fx = d.send({ type: "exit", id: victim.id, code, signal }, 5_000);
     expect(of(fx, "spawn")).toEqual([{ type: "spawn", id: 3, slot: 1 }]);
     expect(d.logs("warn")).toEqual([`worker 1 (pid 101) died: ${how} after 5.0 s; restarting`]);
-    expect(d.state.restarts).toBe(1);
+    expect(d.state.restarts.crash).toBe(1);
+    expect(d.state.slotRestarts).toEqual({ 1: 1 });
   });
 
   test("an exit of an unknown worker id changes nothing", () => {
@@ -170,7 +178,10 @@ describe("signals", () => {
     const fx = d.send({ type: "signal", signal: "SIGINT" });
     expect(of(fx, "kill").map((e) => e.signal)).toEqual(["SIGKILL", "SIGKILL"]);
     const q = new Driver().boot();
-    expect(of(q.send({ type: "signal", signal: "SIGQUIT" }), "kill").map((e) => e.signal)).toEqual(["SIGKILL", "SIGKILL"]);
+    expect(of(q.send({ type: "signal", signal: "SIGQUIT" }), "kill").map((e) => e.signal)).toEqual([
+      "SIGKILL",
+      "SIGKILL",
+    ]);
   });
 
   test("USR1 and USR2 are forwarded to every worker", () => {
@@ -191,9 +202,13 @@ describe("signals", () => {
 describe("reconcile: scaling and rolling replacement", () => {
   test("TTIN adds a worker in the next slot; TTOU drains the highest slot; never below 1", () => {
     const d = new Driver().boot();
-    expect(of(d.send({ type: "signal", signal: "SIGTTIN" }), "spawn")).toEqual([{ type: "spawn", id: 3, slot: 2 }]);
+    expect(of(d.send({ type: "signal", signal: "SIGTTIN" }), "spawn")).toEqual([
+      { type: "spawn", id: 3, slot: 2 },
+    ]);
     d.readyAll();
-    expect(of(d.send({ type: "signal", signal: "SIGTTOU" }), "kill")).toEqual([{ type: "kill", id: 3, signal: "SIGTERM" }]);
+    expect(of(d.send({ type: "signal", signal: "SIGTTOU" }), "kill")).toEqual([
+      { type: "kill", id: 3, signal: "SIGTERM" },
+    ]);
     d.send({ type: "signal", signal: "SIGTTOU" });
     expect(of(d.send({ type: "signal", signal: "SIGTTOU" }), "kill")).toEqual([]);
     expect(d.state.target).toBe(1);
@@ -224,7 +239,9 @@ describe("reconcile: scaling and rolling replacement", () => {
     expect(of(fx, "kill")).toEqual([]);
     expect(readyWorkers(d.state).map((w) => w.id)).toEqual([1, 2]);
     expect(d.state.workers.every((w) => !w.retiring)).toBe(true);
-    expect(d.logs("error")).toEqual(["reload failed, keeping 2 running worker(s) on the old code: SyntaxError: bad deploy"]);
+    expect(d.logs("error")).toEqual([
+      "reload failed, keeping 2 running worker(s) on the old code: SyntaxError: bad deploy",
+    ]);
     expect(d.state.phase).toBe("running");
   });
 

@@ -54,6 +54,23 @@ export const runArgs = {
     valueHint: "seconds",
     description: `Kill and replace a worker whose event loop is silent this long; 0 = off (default: ${DEFAULT_TIMEOUT_S})`,
   },
+  "max-requests": {
+    type: "string",
+    valueHint: "n",
+    description:
+      "Replace a worker (rolling, no failed requests) after about n requests; 0 = never (default: 0)",
+  },
+  "max-requests-jitter": {
+    type: "string",
+    valueHint: "n",
+    description:
+      "Add 0..n requests per worker to --max-requests so workers do not recycle at once (default: 0)",
+  },
+  "max-memory": {
+    type: "string",
+    valueHint: "size",
+    description: "Replace a worker whose RSS stays above this, e.g. 512M or 1G (default: no limit)",
+  },
 } as const;
 
 export const runCommand = defineCommand({

@@ -5,8 +5,18 @@
 
 import { ExitCode } from "../exit-codes.ts";
 import { describeExit, formatDuration } from "./format.ts";
-import { KILL_MARGIN_MS, MIN_UPTIME_MS, restartBackoff } from "./timings.ts";
-import type { Config, Decision, Effect, Event, RetireReason, Signal, State, WorkerRecord } from "./types.ts";
+import { KILL_MARGIN_MS, MEMORY_SAMPLES_OVER, MIN_UPTIME_MS, restartBackoff } from "./timings.ts";
+import type {
+  Config,
+  Decision,
+  Effect,
+  Event,
+  RestartReason,
+  RetireReason,
+  Signal,
+  State,
+  WorkerRecord,
+} from "./types.ts";
 
 export function initialState(config: Config, now: number): State {
   return {
@@ -20,7 +30,8 @@ export function initialState(config: Config, now: number): State {
     startedAt: now,
     exitCode: ExitCode.OK,
     bootErrorShown: false,
-    restarts: 0,
+    restarts: { crash: 0, timeout: 0, memory: 0, "max-requests": 0, reload: 0 },
+    slotRestarts: {},
   };
 }
 
@@ -69,10 +80,7 @@ function handle(ctx: Ctx, ev: Event): void {
         w.bootError = ev.message;
       });
     case "heartbeat":
-      return withWorker(ctx, ev.id, (w) => {
-        w.requests = ev.requests;
-        armHeartbeat(ctx, w);
-      });
+      return withWorker(ctx, ev.id, (w) => heartbeat(ctx, w, ev.requests, ev.rssBytes));
     case "exit":
       return withWorker(ctx, ev.id, (w) => workerGone(ctx, w, ev.code, ev.signal));
     case "timer":
@@ -117,7 +125,14 @@ function reconcile(ctx: Ctx): void {
 
 function spawnWorker(ctx: Ctx, slot: number, replacementOf?: number): void {
   const { s } = ctx;
-  const w: WorkerRecord = { id: s.nextId++, slot, phase: "starting", startedAt: ctx.now, requests: 0 };
+  const w: WorkerRecord = {
+    id: s.nextId++,
+    slot,
+    phase: "starting",
+    startedAt: ctx.now,
+    requests: 0,
+    overMemory: 0,
+  };
   if (replacementOf !== undefined) w.replacementOf = replacementOf;
   s.workers.push(w);
   ctx.fx.push({ type: "spawn", id: w.id, slot });
@@ -149,7 +164,10 @@ function workerReady(ctx: Ctx, w: WorkerRecord): void {
   if (w.replacementOf !== undefined) {
     const old = s.workers.find((x) => x.id === w.replacementOf);
     delete w.replacementOf;
-    if (old) drainWorker(ctx, old, old.retiring ?? "replaced");
+    if (old) {
+      countRestart(ctx, old.slot, old.retiring === "max-memory" ? "memory" : (old.retiring ?? "reload"));
+      drainWorker(ctx, old, old.retiring ?? "replaced");
+    }
   }
   if (s.phase === "booting" && readyWorkers(s).length >= s.target) {
     s.phase = "running";
@@ -164,6 +182,25 @@ function workerReady(ctx: Ctx, w: WorkerRecord): void {
   }
   reconcile(ctx);
   finishReloadIfDone(ctx);
+}
+
+/** The worker's event loop is alive; check its request count (reported) and memory (read from /proc). */
+function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number, rssBytes: number | undefined): void {
+  w.requests = requests;
+  if (rssBytes !== undefined) w.rssBytes = rssBytes;
+  armHeartbeat(ctx, w);
+  const limit = ctx.s.config.maxMemoryBytes;
+  if (limit <= 0 || rssBytes === undefined) return;
+  w.overMemory = rssBytes > limit ? w.overMemory + 1 : 0;
+  if (w.overMemory >= MEMORY_SAMPLES_OVER) {
+    w.overMemory = 0;
+    retire(ctx, w, "max-memory");
+  }
+}
+
+function countRestart(ctx: Ctx, slot: number, reason: RestartReason): void {
+  ctx.s.restarts[reason]++;
+  ctx.s.slotRestarts[slot] = (ctx.s.slotRestarts[slot] ?? 0) + 1;
 }
 
 function armHeartbeat(ctx: Ctx, w: WorkerRecord): void {
@@ -212,7 +249,7 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
   }
 
   // Unexpected death of a serving (or restarting) worker: replace it in the same slot.
-  s.restarts++;
+  countRestart(ctx, w.slot, w.killedFor ?? "crash");
   const early = w.readyAt === undefined || ctx.now - w.readyAt < MIN_UPTIME_MS;
   const failures = early ? (s.failures[w.slot] ?? 0) + 1 : 1;
   s.failures[w.slot] = failures;
@@ -249,7 +286,11 @@ function replacementFailed(ctx: Ctx, w: WorkerRecord, how: string): void {
 function retire(ctx: Ctx, w: WorkerRecord, reason: RetireReason): void {
   if (w.phase !== "ready" || w.retiring || ctx.s.phase !== "running") return;
   w.retiring = reason;
-  log(ctx, "info", `${label(w)} will be replaced (${reason}) after serving ${w.requests} requests`);
+  const why =
+    reason === "max-memory"
+      ? `RSS ${Math.round((w.rssBytes ?? 0) / 2 ** 20)} MiB above --max-memory ${Math.round(ctx.s.config.maxMemoryBytes / 2 ** 20)} MiB`
+      : `${reason}, after ${w.requests} requests`;
+  log(ctx, "info", `${label(w)} will be replaced (${why})`);
   reconcile(ctx);
 }
 
@@ -279,6 +320,7 @@ function timerFired(ctx: Ctx, key: string): void {
     );
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
   } else if (kind === "heartbeat" && w.phase === "ready") {
+    w.killedFor = "timeout";
     log(
       ctx,
       "error",

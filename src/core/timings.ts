@@ -28,3 +28,7 @@ export function restartBackoff(failures: number): number {
   if (failures <= 1) return 0;
   return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_BASE_MS * BACKOFF_FACTOR ** (failures - 2)));
 }
+
+/** RSS must stay above --max-memory for this many consecutive heartbeats (~1 s apart) before the
+ * worker is replaced: a short spike (one big request) is not a leak. */
+export const MEMORY_SAMPLES_OVER = 3;

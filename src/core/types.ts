@@ -25,7 +25,16 @@ export interface WorkerRecord {
   stopReason?: string;
   /** Requests served, from the worker's heartbeat. */
   requests: number;
+  /** Resident memory from /proc at the last heartbeat. */
+  rssBytes?: number;
+  /** Consecutive heartbeats with RSS above --max-memory. */
+  overMemory: number;
+  /** Set when the supervisor SIGKILLs a hung worker, so its exit is counted as a timeout. */
+  killedFor?: "timeout";
 }
+
+/** Why a worker was replaced: the label of supervisor_worker_restarts_total. */
+export type RestartReason = "crash" | "timeout" | "memory" | "max-requests" | "reload";
 
 export type SupervisorPhase = "booting" | "running" | "stopping";
 
@@ -35,6 +44,8 @@ export interface Config {
   gracefulTimeoutMs: number;
   /** Heartbeat timeout; 0 turns hung-worker detection off. */
   timeoutMs: number;
+  /** RSS above which a worker is replaced (rolling); 0 = no limit. */
+  maxMemoryBytes: number;
   /** Address the workers listen on, for log lines only. */
   address: string;
 }
@@ -55,7 +66,9 @@ export interface State {
   reload?: { startedAt: number; workers: number };
   exitCode: number;
   bootErrorShown: boolean;
-  restarts: number;
+  /** Replacements so far, by reason and by slot (for status and metrics). */
+  restarts: Record<RestartReason, number>;
+  slotRestarts: Record<number, number>;
 }
 
 export type Signal =
@@ -74,7 +87,7 @@ export type Event =
   | { type: "spawn-failed"; id: number; message: string }
   | { type: "ready"; id: number }
   | { type: "boot-error"; id: number; message: string }
-  | { type: "heartbeat"; id: number; requests: number }
+  | { type: "heartbeat"; id: number; requests: number; rssBytes?: number }
   | { type: "exit"; id: number; code: number | null; signal: string | null }
   | { type: "timer"; key: string }
   | { type: "signal"; signal: Signal }

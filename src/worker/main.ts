@@ -28,6 +28,12 @@ delete process.env.SUPERVISOR_WORKER_JS;
 
 let server: Server<unknown> | undefined;
 let stopping = false;
+/** Requests this worker has taken, counted in its handlers (a static `routes` Response is not counted). */
+let served = 0;
+const retireAfter =
+  config.maxRequests > 0
+    ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1))
+    : 0;
 const getppid = watchParent(config.parentPid);
 
 // Terminal Ctrl-C reaches the whole process group; the supervisor decides and sends TERM.
@@ -49,7 +55,8 @@ try {
 }
 if (stopping) process.exit(0);
 send({ type: "ready" });
-if (config.heartbeatMs > 0) setInterval(() => send({ type: "heartbeat", requests: 0 }), config.heartbeatMs);
+// Sent from the event loop: a loop blocked by a handler sends none, and --timeout catches it.
+setInterval(() => send({ type: "heartbeat", requests: served }), config.heartbeatMs);
 
 // --- internal ---
 
@@ -93,6 +100,8 @@ function serveOptions(app: App, cfg: WorkerConfig) {
   }
   // Hono and Elysia have a `routes` array of their own: only Bun's { "/path": handler } table is passed on.
   if (!isBunRoutes(options.routes)) delete options.routes;
+  else options.routes = mapRoutes(options.routes, counted, false);
+  if (typeof options.fetch === "function") options.fetch = counted(options.fetch as Handler);
   // The supervisor's address wins over any port or host the app names.
   Object.assign(options, { port: cfg.port, hostname: cfg.host, reusePort: true });
   delete options.unix;
@@ -124,19 +133,47 @@ function parentLost(): void {
   setTimeout(() => process.exit(1), server?.pendingRequests ? ORPHAN_GRACE_MS : 0);
 }
 
-/** The app's handlers, with `Connection: close` added to every response, swapped in while draining. */
+type Handler = (...args: unknown[]) => unknown;
+
+/** Count each request; past --max-requests (plus this worker's jitter) ask once to be replaced. */
+function counted(handler: Handler): Handler {
+  return (...args) => {
+    if (++served === retireAfter) send({ type: "retire", reason: "max-requests" });
+    return handler(...args);
+  };
+}
+
+/** The handlers being served, with `Connection: close` added to every response, swapped in while draining. */
 function closingOptions(app: App) {
   const options: Record<string, unknown> = {};
   const fetch = app.fetch;
   if (typeof fetch === "function") {
-    options.fetch = async (req: Request, srv: Server<unknown>) => withClose(await fetch.call(app, req, srv));
+    options.fetch = counted(async (req, srv) => withClose(await fetch.call(app, req, srv)));
   }
   if (isBunRoutes(app.routes)) {
-    options.routes = Object.fromEntries(
-      Object.entries(app.routes).map(([path, route]) => [path, closingRoute(route)]),
-    );
+    // Static Responses become handlers here, so they too can say `Connection: close`.
+    const closing = (handler: Handler) => counted(async (...args) => withClose(await handler(...args)));
+    options.routes = mapRoutes(app.routes, closing, true);
   }
   return options;
+}
+
+/** Apply `wrap` to every handler of a Bun routes table (and to static Responses when `statics`). */
+function mapRoutes(
+  routes: Record<string, unknown>,
+  wrap: (handler: Handler) => Handler,
+  statics: boolean,
+): Record<string, unknown> {
+  const one = (route: unknown): unknown => {
+    if (route instanceof Response) return statics ? wrap(() => route.clone()) : route;
+    if (typeof route === "function") return wrap(route as Handler);
+    // A per-method table: { GET: handler, POST: handler }.
+    if (route && typeof route === "object") {
+      return Object.fromEntries(Object.entries(route).map(([method, handler]) => [method, one(handler)]));
+    }
+    return route;
+  };
+  return Object.fromEntries(Object.entries(routes).map(([path, route]) => [path, one(route)]));
 }
 
 /** Bun.serve's `routes`: an object whose keys are paths. */
@@ -144,20 +181,6 @@ function isBunRoutes(routes: unknown): routes is Record<string, unknown> {
   if (!routes || typeof routes !== "object" || Array.isArray(routes)) return false;
   const paths = Object.keys(routes);
   return paths.length > 0 && paths.every((path) => path.startsWith("/"));
-}
-
-function closingRoute(route: unknown): unknown {
-  if (route instanceof Response) return () => withClose(route.clone());
-  if (typeof route === "function") {
-    return async (...args: unknown[]) => withClose(await route(...args));
-  }
-  if (route && typeof route === "object") {
-    // A per-method table: { GET: handler, POST: handler }.
-    return Object.fromEntries(
-      Object.entries(route).map(([method, handler]) => [method, closingRoute(handler)]),
-    );
-  }
-  return route;
 }
 
 function withClose(res: unknown): unknown {

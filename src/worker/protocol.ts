@@ -11,8 +11,12 @@ export interface WorkerConfig {
   /** The supervisor's pid: when getppid() stops returning it, the supervisor is gone. */
   parentPid: number;
   gracefulTimeoutMs: number;
-  /** How often to send a heartbeat; 0 sends none. */
+  /** How often to send a heartbeat (request count; the supervisor reads RSS when it arrives). */
   heartbeatMs: number;
+  /** Ask to be replaced after about this many requests; 0 = never. */
+  maxRequests: number;
+  /** Up to this many extra requests, drawn per worker, so workers do not all recycle at once. */
+  maxRequestsJitter: number;
 }
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
@@ -23,4 +27,5 @@ export const WORKER_SOURCE_ENV = "SUPERVISOR_WORKER_JS";
 export type WorkerMessage =
   | { type: "ready" }
   | { type: "boot-error"; message: string }
-  | { type: "heartbeat"; requests: number };
+  | { type: "heartbeat"; requests: number }
+  | { type: "retire"; reason: "max-requests" };
