@@ -3,7 +3,16 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { distinctPids, ensureBinary, fixture, get, isAlive, pidOf, startSupervisor, waitFor } from "./helpers.ts";
+import {
+  distinctPids,
+  ensureBinary,
+  fixture,
+  get,
+  isAlive,
+  pidOf,
+  startSupervisor,
+  waitFor,
+} from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
 const binary = { binary: true };

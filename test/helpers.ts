@@ -15,7 +15,10 @@ export function ensureBinary(): string {
   const built = existsSync(BINARY) ? statSync(BINARY).mtimeMs : 0;
   const newest = Math.max(...sourceFiles(join(ROOT, "src")).map((f) => statSync(f).mtimeMs));
   if (built < newest) {
-    const build = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts")], { cwd: ROOT, stderr: "pipe" });
+    const build = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts")], {
+      cwd: ROOT,
+      stderr: "pipe",
+    });
     if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
   }
   return BINARY;
