@@ -207,3 +207,42 @@ export async function runToExit(
   const code = await sup.exited;
   return { code, stdout: sup.stdout(), stderr: sup.stderr() };
 }
+
+export interface LoadResult {
+  ok: number;
+  failed: number;
+  errors: string[];
+  pids: Set<number>;
+  /** Successful responses per wall-clock second of the run. */
+  perSecond: Map<number, number>;
+}
+
+/**
+ * Keep `concurrency` clients sending requests (Bun's fetch keeps connections alive, as browsers and
+ * proxies do) until `stop` resolves; count every failure, non-200 or network error alike.
+ */
+export async function loadUntil(port: number, stop: Promise<unknown>, concurrency = 8, path = "/"): Promise<LoadResult> {
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], pids: new Set(), perSecond: new Map() };
+  let done = false;
+  void stop.finally(() => {
+    done = true;
+  });
+  const client = async () => {
+    while (!done) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+        const body = await res.text();
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+        result.ok++;
+        result.pids.add(pidOf(body));
+        const second = Math.floor(Date.now() / 1000);
+        result.perSecond.set(second, (result.perSecond.get(second) ?? 0) + 1);
+      } catch (error) {
+        result.failed++;
+        if (result.errors.length < 5) result.errors.push(String(error));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  return result;
+}
