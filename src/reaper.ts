@@ -1,0 +1,175 @@
+// An init's duty, for PID 1 in a container (or `--init`): reap orphans. A process whose parent dies
+// is reparented to the nearest "child subreaper" or to PID 1, and stays a zombie (a process-table
+// entry, and a pid, forever) until that process waits for it. Bun only waits for the children it
+// spawned itself, so an app that runs `sh -c 'cmd &'` fills the table with zombies (FACTS.md).
+//
+// How, and why this way:
+// - Not `waitpid(-1, WNOHANG)`: it also reaps Bun.spawn's own children, Bun then gets ECHILD for them
+//   and crashed (FACTS.md). We wait only for specific pids: zombies whose parent is us and which the
+//   caller says are not its Bun.spawn children (`isTracked`).
+// - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us). /proc/<pid>/task/*/children
+//   would be cheaper but needs CONFIG_PROC_CHILDREN, absent on this project's kernel.
+// - When: on SIGCHLD (coalesced into one scan per event-loop turn: a burst of exits costs one scan)
+//   plus a slow interval, because signals coalesce and a SIGCHLD can arrive while a scan is running.
+// - `prctl(PR_SET_CHILD_SUBREAPER, 1)`, so orphans come to us even when we are not PID 1 (systemd,
+//   a shell, `docker run --init` with us underneath): the app's orphans are then ours to reap and do
+//   not escape the supervisor's process tree.
+// - bun:ffi is loaded lazily, on start: importing it at top level added ~15 ms to every start-up.
+
+import { readdirSync, readFileSync } from "node:fs";
+
+export interface ReaperOptions {
+  /**
+   * True for every pid this process spawned with Bun.spawn (workers, --pre-start, anything else), from
+   * the moment Bun.spawn returns until its `exited` promise has resolved. Bun reaps those itself; if
+   * we reaped one first, Bun would lose its exit status.
+   */
+  isTracked: (pid: number) => boolean;
+  /** Told about each orphan reaped: its pid and its exit code, or the signal that killed it. */
+  onReap?: (pid: number, status: WaitStatus) => void;
+  /** Also become a child subreaper (default true). Needless but harmless as PID 1. */
+  subreaper?: boolean;
+  /** The slow safety-net scan, in ms (default RESCAN_MS). */
+  intervalMs?: number;
+}
+
+export type WaitStatus = { code: number; signal: null } | { code: null; signal: number };
+
+export interface Reaper {
+  /** Scan and reap now; returns the pids reaped. The SIGCHLD handler and the interval call this. */
+  reapNow(): number[];
+  stop(): void;
+}
+
+/**
+ * A safety net only: SIGCHLD does the work. Slow, because a scan reads every /proc/<pid>/stat
+ * (about 30 µs each, FACTS.md), and a zombie costs nothing but a pid while it waits.
+ */
+export const RESCAN_MS = 5_000;
+
+/** Start reaping orphans. Linux only: elsewhere (macOS) it returns a reaper that does nothing. */
+export function startReaper(options: ReaperOptions): Reaper {
+  if (process.platform !== "linux") return { reapNow: () => [], stop() {} };
+  const libc = loadLibc();
+  if (options.subreaper ?? true) setChildSubreaper(libc);
+  const status = new Int32Array(1);
+
+  const reapNow = (): number[] => {
+    const reaped: number[] = [];
+    for (const pid of zombieChildren(process.pid)) {
+      if (options.isTracked(pid)) continue;
+      // WNOHANG: if it is somehow not ours or not dead after all, return at once rather than block.
+      if (libc.symbols.waitpid(pid, status, WNOHANG) !== pid) continue;
+      reaped.push(pid);
+      options.onReap?.(pid, decodeWaitStatus(status[0] ?? 0));
+    }
+    return reaped;
+  };
+
+  let pending = false;
+  const onSigchld = () => {
+    if (pending) return;
+    pending = true;
+    // One scan for a burst of exits (a rolling restart, a crash of all workers), not one per signal.
+    setImmediate(() => {
+      pending = false;
+      reapNow();
+    });
+  };
+  process.on("SIGCHLD", onSigchld);
+  const timer = setInterval(reapNow, options.intervalMs ?? RESCAN_MS);
+  timer.unref();
+  reapNow(); // orphans that arrived before we started
+
+  return {
+    reapNow,
+    stop() {
+      process.off("SIGCHLD", onSigchld);
+      clearInterval(timer);
+    },
+  };
+}
+
+/** Make orphaned descendants come to us instead of PID 1. Linux only; throws if the kernel refuses. */
+export function setChildSubreaper(libc: Libc = loadLibc()): void {
+  if (libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) !== 0) {
+    throw new Error("prctl(PR_SET_CHILD_SUBREAPER) failed");
+  }
+}
+
+/** Pids of zombies whose parent is `parent`, from /proc. */
+export function zombieChildren(parent: number): number[] {
+  const zombies: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return zombies;
+  }
+  for (const entry of entries) {
+    const first = entry.charCodeAt(0);
+    if (first < 48 || first > 57) continue; // not a pid directory
+    const stat = readStat(Number(entry));
+    if (stat?.state === "Z" && stat.ppid === parent) zombies.push(Number(entry));
+  }
+  return zombies;
+}
+
+/** State and ppid from /proc/<pid>/stat; the command name may hold spaces and parentheses. */
+export function parseStat(text: string): { state: string; ppid: number } | null {
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const [state, ppid] = rest;
+  if (state === undefined || ppid === undefined) return null;
+  return { state, ppid: Number(ppid) };
+}
+
+/** A wait(2) status word: exit code when WIFEXITED, else the terminating signal's number. */
+export function decodeWaitStatus(raw: number): WaitStatus {
+  const signal = raw & 0x7f;
+  return signal === 0 ? { code: (raw >> 8) & 0xff, signal: null } : { code: null, signal };
+}
+
+// --- internal ---
+
+const WNOHANG = 1;
+const PR_SET_CHILD_SUBREAPER = 36;
+
+type Libc = ReturnType<typeof openLibc>;
+let cached: Libc | undefined;
+
+function loadLibc(): Libc {
+  if (cached) return cached;
+  // glibc's soname first; musl (Alpine, Bun's linux-x64-musl build) names its libc after the arch.
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  const names = ["libc.so.6", `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`];
+  const errors: string[] = [];
+  for (const name of names) {
+    try {
+      cached = openLibc(name);
+      return cached;
+    } catch (error) {
+      errors.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  throw new Error(`cannot load libc for the orphan reaper (${errors.join("; ")})`);
+}
+
+function openLibc(name: string) {
+  const { dlopen, FFIType } = require("bun:ffi") as typeof import("bun:ffi");
+  return dlopen(name, {
+    waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    // prctl is variadic; on x86-64 and aarch64 Linux, integer arguments pass the same either way.
+    prctl: {
+      args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64],
+      returns: FFIType.i32,
+    },
+  });
+}
+
+function readStat(pid: number): { state: string; ppid: number } | null {
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return null; // exited and reaped meanwhile
+  }
+}
