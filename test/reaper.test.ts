@@ -16,6 +16,7 @@ interface Result {
   live: number;
   zombies: number;
   settledMs: number;
+  cleanedUp: number;
 }
 
 async function runFixture(prefix: string[], mode: "reap" | "off", orphans: number): Promise<Result> {
@@ -45,7 +46,7 @@ describe.skipIf(!canUnshare)("as PID 1 (unshare --pid --fork --mount-proc)", () 
 
   test("control: without the reaper the orphans stay zombies", async () => {
     const result = await runFixture(ns, "off", 20);
-    expect(result).toMatchObject({ mode: "off", pid: 1, wrong: [], reaped: 0, zombies: 20 });
+    expect(result).toMatchObject({ mode: "off", pid: 1, wrong: [], reaped: 0, zombies: 20, cleanedUp: 20 });
   });
 });
 
@@ -59,7 +60,7 @@ describe.skipIf(process.platform !== "linux")("as a child subreaper (not PID 1)"
 
   test("control: a subreaper that does not reap collects zombies", async () => {
     const result = await runFixture([], "off", 20);
-    expect(result).toMatchObject({ wrong: [], reaped: 0, zombies: 20 });
+    expect(result).toMatchObject({ wrong: [], reaped: 0, zombies: 20, cleanedUp: 20 });
   });
 });
 
