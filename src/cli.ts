@@ -4,10 +4,20 @@
 
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import pkg from "../package.json" with { type: "json" };
+import { reloadCommand } from "./commands/reload.ts";
 import { runCommand } from "./commands/run.ts";
+import { scaleCommand } from "./commands/scale.ts";
+import { statusCommand } from "./commands/status.ts";
+import { stopCommand } from "./commands/stop.ts";
 import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 
-const subCommands: Record<string, CommandDef<ArgsDef>> = { run: runCommand as CommandDef<ArgsDef> };
+const subCommands: Record<string, CommandDef<ArgsDef>> = {
+  run: runCommand as CommandDef<ArgsDef>,
+  status: statusCommand as CommandDef<ArgsDef>,
+  reload: reloadCommand as CommandDef<ArgsDef>,
+  scale: scaleCommand as CommandDef<ArgsDef>,
+  stop: stopCommand as CommandDef<ArgsDef>,
+};
 
 const main = defineCommand({
   meta: { name: "supervisor", version: pkg.version, description: "Process manager for Bun web apps" },
@@ -68,7 +78,8 @@ function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef): void {
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i] as string;
     if (arg === "--") return;
-    if (!arg.startsWith("-") || arg === "-") continue;
+    // A negative number is a value (`supervisor scale -1`), never a flag.
+    if (!arg.startsWith("-") || arg === "-" || /^-\d+$/.test(arg)) continue;
     const flag = arg.replace(/^--?/, "").split("=")[0] as string;
     if (!known.has(flag)) throw usageError(`unknown option '${arg.split("=")[0]}' (see --help)`);
     if (takesValue.has(flag) && !arg.includes("=")) {

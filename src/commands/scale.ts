@@ -1,0 +1,60 @@
+// `supervisor scale 4 | +1 | -1`: set or change the number of workers (as TTIN/TTOU).
+// `-1` looks like a flag to citty (it arrives as an option named "1"), so the count is read from
+// the raw arguments rather than from citty's positionals.
+
+import { defineCommand } from "citty";
+import { usageError } from "../exit-codes.ts";
+import { MAX_WORKERS } from "../options.ts";
+import { reportResult } from "./result.ts";
+import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
+
+export const scaleCommand = defineCommand({
+  meta: { name: "scale", description: "Set the number of workers (4), or change it (+1, -1)" },
+  args: {
+    count: {
+      type: "positional",
+      required: false,
+      valueHint: "n|+n|-n",
+      description: "A worker count, or a change such as +1 or -1",
+    },
+    ...targetArgs,
+  },
+  async run({ args, rawArgs }) {
+    const { workers, relative } = parseScale(countFromRawArgs(rawArgs));
+    const client = await connectTo(args as RawTargetArgs);
+    reportResult(await client.scale(workers, relative));
+  },
+});
+
+/** "4" → 4 workers; "+2" / "-1" → a change by that many. */
+export function parseScale(raw: string | undefined): { workers: number; relative: boolean } {
+  if (raw === undefined)
+    throw usageError("missing the worker count, e.g. supervisor scale 4, scale +1 or scale -1");
+  const match = /^([+-]?)(\d{1,7})$/.exec(raw);
+  const n = match ? Number(match[2]) : Number.NaN;
+  if (match?.[1]) {
+    if (n >= 1 && n <= MAX_WORKERS) return { workers: match[1] === "-" ? -n : n, relative: true };
+  } else if (n >= 1 && n <= MAX_WORKERS) {
+    return { workers: n, relative: false };
+  }
+  throw usageError(
+    `the worker count must be a whole number from 1 to ${MAX_WORKERS}, or a change such as +1 or -1, got '${raw}'`,
+  );
+}
+
+/** The count among the raw arguments: the first that is not a flag or a flag's value ("-1" counts). */
+export function countFromRawArgs(rawArgs: string[]): string | undefined {
+  const takesValue = new Set(
+    Object.entries(targetArgs).flatMap(([name, def]) => [
+      `--${name}`,
+      ...("alias" in def ? [`-${def.alias}`] : []),
+    ]),
+  );
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i] as string;
+    if (arg === "--") return rawArgs[i + 1];
+    if (/^-\d/.test(arg) || !arg.startsWith("-")) return arg;
+    if (takesValue.has(arg)) i++;
+  }
+  return undefined;
+}
