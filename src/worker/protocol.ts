@@ -17,6 +17,12 @@ export interface WorkerConfig {
   maxRequests: number;
   /** Up to this many extra requests, drawn per worker, so workers do not all recycle at once. */
   maxRequestsJitter: number;
+  /** --tls-cert / --tls-key file paths: given, they win over an app's own `tls` export. */
+  tls?: { cert: string; key: string };
+  /** --access-log: one line per request on stdout (method, path, status, duration, worker). */
+  accessLog: boolean;
+  /** --log-format: access-log lines as text or JSON lines. */
+  logFormat: "pretty" | "json";
 }
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
