@@ -10,6 +10,9 @@ export const ExitCode = {
   /** The app failed to boot: import failed, no handler exported, never ready, or the port is taken.
    * Also what a worker exits with when it cannot boot (Gunicorn's WORKER_BOOT_ERROR, uvicorn's 3). */
   BOOT: 3,
+  /** A worker kept dying soon after start (--max-restarts in a row): the supervisor gave up so that
+   * the orchestrator (systemd, Kubernetes) restarts or reports it, instead of looping inside. */
+  CRASH_LOOP: 4,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

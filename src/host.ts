@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
+import { trackChild, untrackChild } from "./children.ts";
 import type { Event } from "./core/types.ts";
 // @ts-expect-error TypeScript sees a module; Bun's text import gives its source, embedded when compiled.
 import workerModuleSource from "./worker/main.ts" with { type: "text" };
@@ -16,44 +17,31 @@ import {
 export interface WorkerHost {
   spawn(id: number, slot: number): void;
   kill(id: number, signal: NodeJS.Signals): void;
-  pid(id: number): number | undefined;
 }
 
+/** What every worker is started with; `worker` is the part each worker reads from its config. Read at
+ * each spawn, so a re-read config file applies to the workers started after it (a reload). */
 export interface HostOptions {
-  entry: string;
-  port: number;
-  host: string;
-  gracefulTimeoutMs: number;
-  heartbeatMs: number;
-  maxRequests: number;
-  maxRequestsJitter: number;
+  worker: Omit<WorkerConfig, "slot" | "parentPid">;
   env: Record<string, string | undefined>;
+  /** Drop privileges for workers (--user/--group, when started as root). */
+  uid?: number;
+  gid?: number;
 }
 
 export function createWorkerHost(options: HostOptions, emit: (event: Event) => void): WorkerHost {
   const procs = new Map<number, Subprocess>();
-  const command = workerCommand(options.entry);
   const workerJs = new Bun.Transpiler({ loader: "ts" }).transformSync(workerModuleSource as string);
 
   return {
     spawn(id, slot) {
-      const config: WorkerConfig = {
-        entry: options.entry,
-        port: options.port,
-        host: options.host,
-        slot,
-        parentPid: process.pid,
-        gracefulTimeoutMs: options.gracefulTimeoutMs,
-        heartbeatMs: options.heartbeatMs,
-        maxRequests: options.maxRequests,
-        maxRequestsJitter: options.maxRequestsJitter,
-      };
+      const config: WorkerConfig = { ...options.worker, slot, parentPid: process.pid };
       let proc: Subprocess;
       try {
-        proc = Bun.spawn(command, {
+        proc = Bun.spawn(workerCommand(options.worker.entry), {
           env: {
             ...options.env,
-            PORT: String(options.port),
+            PORT: String(options.worker.port),
             SUPERVISOR_WORKER_ID: String(slot),
             [WORKER_CONFIG_ENV]: JSON.stringify(config),
             [WORKER_SOURCE_ENV]: workerJs,
@@ -62,6 +50,8 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
           },
           stdio: ["ignore", "inherit", "inherit"],
           serialization: "json",
+          ...(options.uid === undefined ? {} : { uid: options.uid }),
+          ...(options.gid === undefined ? {} : { gid: options.gid }),
           ipc: (message: WorkerMessage) => {
             const event = messageEvent(id, message, proc?.pid);
             if (event) emit(event);
@@ -72,9 +62,11 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
         return;
       }
       procs.set(id, proc);
+      trackChild(proc.pid);
       emit({ type: "spawned", id, pid: proc.pid });
       void proc.exited.then(() => {
         procs.delete(id);
+        untrackChild(proc.pid);
         const signal = proc.signalCode === null ? null : String(proc.signalCode);
         emit({ type: "exit", id, code: proc.exitCode, signal });
       });
@@ -83,7 +75,6 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
       // Killing a process that already exited does not throw in Bun; an exit event is on its way.
       procs.get(id)?.kill(signal);
     },
-    pid: (id) => procs.get(id)?.pid,
   };
 }
 

@@ -1,12 +1,13 @@
-// The shell around the decision core: signal listeners, worker exits, IPC messages and timers only
-// enqueue events; one serial loop feeds them to `decide` and performs the effects it returns
-// (Gunicorn's arbiter: handlers queue, the loop decides). Nothing here polls.
+// The shell around the decision core: signal listeners, worker exits, IPC messages, timers and control
+// requests only enqueue events; one serial loop feeds them to `decide` and performs the effects it
+// returns (Gunicorn's arbiter: handlers queue, the loop decides). Nothing here polls.
 
-import { decide, initialState } from "./core/lifecycle.ts";
-import type { Effect, Event, Signal, State } from "./core/types.ts";
-import { createWorkerHost, type WorkerHost } from "./host.ts";
+import pkg from "../package.json" with { type: "json" };
+import type { ActionResult, ControlActions, Snapshot } from "./control/types.ts";
+import { decide, initialState, readyWorkers } from "./core/lifecycle.ts";
+import type { Config, Effect, Event, Signal, State } from "./core/types.ts";
+import { createWorkerHost, type HostOptions, type WorkerHost } from "./host.ts";
 import type { Logger } from "./log.ts";
-import type { RunOptions } from "./options.ts";
 
 /** Signals the supervisor takes over; Gunicorn's meanings (README's signal table). */
 export const HANDLED_SIGNALS: Signal[] = [
@@ -26,24 +27,43 @@ export function heartbeatInterval(timeoutMs: number): number {
   return timeoutMs > 0 ? Math.max(50, Math.min(1_000, Math.floor(timeoutMs / 4))) : 1_000;
 }
 
-/** Runs workers until the lifecycle says to exit; resolves with the exit code. */
-export function superviseWorkers(options: RunOptions, logger: Logger): Promise<number> {
-  const address = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`;
-  let state: State = initialState(
-    {
-      workers: options.workers,
-      bootTimeoutMs: options.bootTimeoutMs,
-      gracefulTimeoutMs: options.gracefulTimeoutMs,
-      timeoutMs: options.timeoutMs,
-      maxMemoryBytes: options.maxMemoryBytes,
-      address,
-    },
-    performance.now(),
-  );
+export interface SupervisionHooks {
+  /** Once every worker is first ready. */
+  onReady?: (status: Snapshot) => unknown;
+  /** A worker died unexpectedly (it is being replaced). */
+  onWorkerExit?: (exit: {
+    slot: number;
+    pid: number | null;
+    code: number | null;
+    signal: string | null;
+  }) => unknown;
+  /** Before every reload (HUP, `supervisor reload`, --watch): e.g. re-read the config file. */
+  beforeReload?: () => Promise<void>;
+}
+
+export interface Supervision {
+  /** Resolves with the exit code once every worker is gone. */
+  done: Promise<number>;
+  actions: ControlActions & { isShuttingDown(): boolean };
+  /** For settings that change at run time (a re-read config file's worker count). */
+  emit: (event: Event) => void;
+}
+
+/** Runs workers until the lifecycle says to exit. */
+export function superviseWorkers(
+  config: Config,
+  host: HostOptions,
+  logger: Logger,
+  hooks: SupervisionHooks = {},
+): Supervision {
+  const startedAt = performance.now();
+  let state: State = initialState(config, startedAt);
   const queue: Event[] = [];
   let busy = false;
   const timers = new Map<string, Timer>();
-  let host: WorkerHost;
+  /** Control requests waiting for the state they asked for (checked after every event: no polling). */
+  let waiters: { settled: (s: State) => ActionResult | undefined; resolve: (r: ActionResult) => void }[] = [];
+  let workers: WorkerHost;
   let finish: (code: number) => void;
   const done = new Promise<number>((resolve) => {
     finish = resolve;
@@ -55,21 +75,70 @@ export function superviseWorkers(options: RunOptions, logger: Logger): Promise<n
     busy = true;
     try {
       for (let next = queue.shift(); next; next = queue.shift()) {
+        const before = state;
         const decision = decide(state, next, performance.now());
         state = decision.state;
         for (const effect of decision.effects) perform(effect);
+        settleWaiters();
+        runHooks(before, next);
       }
     } finally {
       busy = false;
     }
   };
 
+  const settleWaiters = () => {
+    if (waiters.length === 0) return;
+    waiters = waiters.filter((w) => {
+      const result = w.settled(state);
+      if (result) w.resolve(result);
+      return !result;
+    });
+  };
+
+  /** User hooks from the config file run outside the loop; their failures are logged, never fatal. */
+  const runHooks = (before: State, event: Event) => {
+    const call = (name: string, fn: () => unknown) => {
+      void (async () => fn())().catch((error) => logger.error(`${name} hook failed: ${error}`));
+    };
+    if (hooks.onReady && before.phase === "booting" && state.phase === "running") {
+      const status = snapshotOf(state, performance.now());
+      call("onReady", () => hooks.onReady?.(status));
+    }
+    if (hooks.onWorkerExit && event.type === "exit") {
+      const w = before.workers.find((x) => x.id === event.id);
+      if (w && w.phase !== "draining" && before.phase !== "stopping") {
+        const exit = { slot: w.slot, pid: w.pid ?? null, code: event.code, signal: event.signal };
+        call("onWorkerExit", () => hooks.onWorkerExit?.(exit));
+      }
+    }
+  };
+
+  /** Reloads first let `beforeReload` refresh settings (the config file); then the core takes over. */
+  const reloadEvent = async (): Promise<Event> => {
+    try {
+      await hooks.beforeReload?.();
+    } catch (error) {
+      logger.error(
+        `${error instanceof Error ? error.message : String(error)}; reloading with the previous settings`,
+      );
+    }
+    return { type: "signal", signal: "SIGHUP" };
+  };
+
+  /** Enqueue an event and resolve when `settled` says the state shows it done. */
+  const request = (event: Event, settled: (s: State) => ActionResult | undefined) =>
+    new Promise<ActionResult>((resolve) => {
+      waiters.push({ settled, resolve });
+      emit(event);
+    });
+
   const perform = (effect: Effect) => {
     switch (effect.type) {
       case "spawn":
-        return host.spawn(effect.id, effect.slot);
+        return workers.spawn(effect.id, effect.slot);
       case "kill":
-        return host.kill(effect.id, effect.signal);
+        return workers.kill(effect.id, effect.signal);
       case "log":
         return logger[effect.level](effect.message);
       case "set-timer": {
@@ -89,29 +158,74 @@ export function superviseWorkers(options: RunOptions, logger: Logger): Promise<n
         for (const timer of timers.values()) clearTimeout(timer);
         timers.clear();
         for (const [signal, listener] of listeners) process.off(signal, listener);
+        for (const w of waiters)
+          w.resolve({ ok: effect.code === 0, message: `stopped (exit code ${effect.code})` });
+        waiters = [];
         return finish(effect.code);
     }
   };
 
   const listeners = HANDLED_SIGNALS.map((signal) => {
-    const listener = () => emit({ type: "signal", signal });
+    const listener =
+      signal === "SIGHUP" && hooks.beforeReload
+        ? () => void reloadEvent().then(emit)
+        : () => emit({ type: "signal", signal });
     process.on(signal, listener);
     return [signal, listener] as const;
   });
 
-  host = createWorkerHost(
-    {
-      entry: options.entry,
-      port: options.port,
-      host: options.host,
-      gracefulTimeoutMs: options.gracefulTimeoutMs,
-      heartbeatMs: heartbeatInterval(options.timeoutMs),
-      maxRequests: options.maxRequests,
-      maxRequestsJitter: options.maxRequestsJitter,
-      env: process.env,
+  const actions: Supervision["actions"] = {
+    snapshot: () => snapshotOf(state, performance.now()),
+    isShuttingDown: () => state.phase === "stopping",
+    async reload() {
+      const event = await reloadEvent();
+      const seq = state.reloadSeq + 1;
+      return request(event, (s) => (s.lastReload && s.lastReload.seq >= seq ? s.lastReload : undefined));
     },
-    emit,
-  );
+    scale(n, relative) {
+      const target = Math.max(1, relative ? state.target + n : n);
+      if (state.phase !== "running") {
+        return Promise.resolve({ ok: false, message: `cannot scale while the supervisor is ${state.phase}` });
+      }
+      // Done when exactly `target` workers serve and none is still starting or draining.
+      return request({ type: "scale", workers: target }, (s) => {
+        if (s.phase === "stopping") return { ok: false, message: "the supervisor is stopping" };
+        const settled = s.workers.every((w) => w.phase === "ready") && readyWorkers(s).length === target;
+        return settled
+          ? { ok: true, message: `${target} worker${target === 1 ? "" : "s"} ready` }
+          : undefined;
+      });
+    },
+    stop: () => request({ type: "stop" }, () => undefined),
+  };
+
+  workers = createWorkerHost(host, emit);
   emit({ type: "start" });
-  return done;
+  return { done, actions, emit };
+}
+
+// --- internal ---
+
+function snapshotOf(s: State, now: number): Snapshot {
+  return {
+    pid: process.pid,
+    version: pkg.version,
+    phase: s.phase,
+    uptimeMs: Math.round(now - s.startedAt),
+    address: s.config.address,
+    workersConfigured: s.target,
+    workersReady: readyWorkers(s).length,
+    workers: [...s.workers]
+      .sort((a, b) => a.slot - b.slot || a.id - b.id)
+      .map((w) => ({
+        slot: w.slot,
+        pid: w.pid ?? null,
+        state: w.phase,
+        uptimeMs: Math.round(now - w.startedAt),
+        restarts: s.slotRestarts[w.slot] ?? 0,
+        rssBytes: w.rssBytes ?? null,
+        requests: w.requests,
+      })),
+    restarts: { ...s.restarts },
+  };
 }

@@ -86,7 +86,9 @@ describe("dist/supervisor", () => {
   test("bad input through the binary: one line and the exit code", async () => {
     await using a = startSupervisor(["run", fixture("pid-app.ts"), "-w", "0"], binary);
     expect(await a.exited).toBe(2);
-    expect(a.stderr().trim()).toBe("supervisor: -w/--workers must be a whole number from 1 to 1024, got '0'");
+    expect(a.stderr().trim()).toBe(
+      "supervisor: -w/--workers must be a whole number from 1 to 1024 or auto, got '0'",
+    );
     await using b = startSupervisor(["run", fixture("throw-app.ts"), "-w", "2"], binary);
     expect(await b.exited).toBe(3);
     expect(b.stderr().match(/error: database URL is not set/g)).toHaveLength(1);

@@ -17,8 +17,8 @@ function expectOneLine(stderr: string, pattern: RegExp) {
 
 describe("usage errors exit 2 with one line", () => {
   test.each([
-    [["run", app, "-w", "0"], /-w\/--workers must be a whole number from 1 to 1024, got '0'/],
-    [["run", app, "-w", "-1"], /-w\/--workers must be a whole number from 1 to 1024, got '-1'/],
+    [["run", app, "-w", "0"], /-w\/--workers must be a whole number from 1 to 1024 or auto, got '0'/],
+    [["run", app, "-w", "-1"], /-w\/--workers must be a whole number from 1 to 1024 or auto, got '-1'/],
     [["run", app, "-w", "abc"], /-w\/--workers must be a whole number .* got 'abc'/],
     [["run", app, "--workers=2.5"], /-w\/--workers must be a whole number .* got '2.5'/],
     [["run", app, "-p", "70000"], /-p\/--port must be a port number from 1 to 65535, got '70000'/],
@@ -39,7 +39,10 @@ describe("usage errors exit 2 with one line", () => {
   });
 
   test.each([
-    [{ WEB_CONCURRENCY: "many" }, /WEB_CONCURRENCY must be a whole number from 1 to 1024, got 'many'/],
+    [
+      { WEB_CONCURRENCY: "many" },
+      /WEB_CONCURRENCY must be a whole number from 1 to 1024 or auto, got 'many'/,
+    ],
     [{ PORT: "http" }, /PORT must be a port number from 1 to 65535, got 'http'/],
   ])("bad environment %p", async (env, pattern) => {
     const { code, stderr } = await runToExit(["run", app], { env: { ...env }, noPortFlag: true });

@@ -10,6 +10,8 @@ const config: Config = {
   gracefulTimeoutMs: 30_000,
   timeoutMs: 0,
   maxMemoryBytes: 0,
+  maxRestarts: 16,
+  shutdownDelayMs: 0,
   address: "http://0.0.0.0:3000",
 };
 

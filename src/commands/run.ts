@@ -1,114 +1,127 @@
-// `supervisor run <entry>`: check everything that can be checked before a worker starts, then supervise.
+// `supervisor run [entry]`: resolve the options (flag > environment > config file > default), then
+// start (src/start.ts), or with --print-config show the resolved settings and where each came from.
 
-import { accessSync, constants, statSync } from "node:fs";
-import { resolve } from "node:path";
-import { defineCommand } from "citty";
-import { usageError } from "../exit-codes.ts";
-import { createLogger } from "../log.ts";
-import {
-  DEFAULT_BOOT_TIMEOUT_S,
-  DEFAULT_GRACEFUL_TIMEOUT_S,
-  DEFAULT_TIMEOUT_S,
-  type RawRunArgs,
-  toOptions,
-} from "../options.ts";
-import { assertPortFree } from "../port.ts";
-import { superviseWorkers } from "../supervisor.ts";
+import { type ArgsDef, defineCommand } from "citty";
+import { findConfig, type LoadedConfig, loadConfig } from "../config.ts";
+import { configKey, envName, OPTIONS, type RunOptions, resolveRunOptions, type Sources } from "../options.ts";
+import { startRun } from "../start.ts";
 
-export const runArgs = {
+/** citty's flag definitions, generated from the option table so help, flags and config never drift. */
+export const runArgs: ArgsDef = {
   entry: {
     type: "positional",
     description: "The app's module: its default export is served",
     required: false,
   },
-  workers: {
+  ...Object.fromEntries(
+    OPTIONS.map((spec) => {
+      const env = [envName(spec), ...(spec.conventions ?? [])].join(", ");
+      const def = {
+        type: spec.kind,
+        description: `${spec.description} [env: ${env}]${defaultText(spec.fallback)}`,
+        ...(spec.alias ? { alias: spec.alias } : {}),
+        ...(spec.valueHint ? { valueHint: spec.valueHint } : {}),
+      };
+      return [spec.flag, def];
+    }),
+  ),
+  config: {
     type: "string",
-    alias: "w",
-    valueHint: "n",
-    description: "Worker processes [env: WEB_CONCURRENCY] (default: 1)",
+    valueHint: "file",
+    description: "Config file (default: ./supervisor.config.{ts,js,json})",
   },
-  port: {
-    type: "string",
-    alias: "p",
-    valueHint: "port",
-    description: "Port to listen on [env: PORT] (default: 3000)",
+  "print-config": {
+    type: "boolean",
+    description: "Print the resolved settings and where each came from, then exit",
   },
-  host: {
-    type: "string",
-    alias: "H",
-    valueHint: "host",
-    description: "Address to listen on [env: HOST] (default: 0.0.0.0)",
-  },
-  "graceful-timeout": {
-    type: "string",
-    valueHint: "seconds",
-    description: `Time a stopping worker gets to finish its requests before it is killed (default: ${DEFAULT_GRACEFUL_TIMEOUT_S})`,
-  },
-  "boot-timeout": {
-    type: "string",
-    valueHint: "seconds",
-    description: `Time a starting worker gets to begin listening (default: ${DEFAULT_BOOT_TIMEOUT_S})`,
-  },
-  timeout: {
-    type: "string",
-    valueHint: "seconds",
-    description: `Kill and replace a worker whose event loop is silent this long; 0 = off (default: ${DEFAULT_TIMEOUT_S})`,
-  },
-  "max-requests": {
-    type: "string",
-    valueHint: "n",
-    description:
-      "Replace a worker (rolling, no failed requests) after about n requests; 0 = never (default: 0)",
-  },
-  "max-requests-jitter": {
-    type: "string",
-    valueHint: "n",
-    description:
-      "Add 0..n requests per worker to --max-requests so workers do not recycle at once (default: 0)",
-  },
-  "max-memory": {
-    type: "string",
-    valueHint: "size",
-    description: "Replace a worker whose RSS stays above this, e.g. 512M or 1G (default: no limit)",
-  },
-} as const;
+};
 
 export const runCommand = defineCommand({
   meta: { name: "run", description: "Start workers of a Bun app on one port and keep them alive" },
   args: runArgs,
-  async run({ args }) {
-    const options = toOptions(args as RawRunArgs, process.env);
-    options.entry = checkEntry(options.entry);
-    assertPortFree(options.host, options.port);
-    const logger = createLogger();
-    if (process.platform !== "linux" && options.workers > 1) {
-      logger.warn(
-        `SO_REUSEPORT does not balance connections on ${process.platform}: one worker may get them all`,
-      );
+  async run({ args, rawArgs }) {
+    const { options, sources, config } = await resolveFromCli(args, rawArgs);
+    if (args["print-config"]) {
+      console.log(renderConfig(options, sources, config));
+      return 0;
     }
-    logger.info(
-      `starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.entry} (supervisor pid ${process.pid})`,
-    );
-    return superviseWorkers(options, logger);
+    const reresolve = async () => {
+      const again = await resolveFromCli(args, rawArgs);
+      return { options: again.options, sources: again.sources };
+    };
+    return startRun(options, sources, config, reresolve);
   },
 });
 
+/** The same resolution for `run` and `check`: flags, environment, then the config file. */
+export async function resolveFromCli(args: Record<string, unknown>, rawArgs: string[]) {
+  const flags: Record<string, unknown> = { entry: args.entry };
+  for (const spec of OPTIONS) {
+    if (spec.flag === "env" || spec.flag === "watch") continue;
+    const value = args[spec.flag];
+    if (value !== undefined) flags[spec.flag] = value;
+  }
+  const env = repeated(rawArgs, "env");
+  if (env.length > 0) flags.env = env;
+  const watch = watchFlag(rawArgs);
+  if (watch !== undefined) flags.watch = watch;
+  const configPath = findConfig(args.config as string | undefined, process.cwd());
+  const config = configPath ? await loadConfig(configPath) : undefined;
+  const { options, sources } = resolveRunOptions({
+    flags,
+    env: process.env,
+    ...(config ? { config: { file: config.file, values: config.values } } : {}),
+  });
+  return { options, sources, config };
+}
+
 // --- internal ---
 
-/** The entry's absolute path, or a usage error naming what is wrong with it. */
-function checkEntry(entry: string): string {
-  const path = resolve(entry);
-  let isFile: boolean;
-  try {
-    isFile = statSync(path).isFile();
-  } catch {
-    throw usageError(`app file not found: ${entry}`);
+function defaultText(value: unknown): string {
+  if (value === undefined || value === false || (Array.isArray(value) && value.length === 0)) return "";
+  if (typeof value === "object" && !Array.isArray(value) && Object.keys(value as object).length === 0)
+    return "";
+  return ` (default: ${value})`;
+}
+
+/** Every value of a repeatable flag: `--env A=1 --env=B=2`. */
+function repeated(rawArgs: string[], flag: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i] as string;
+    if (arg === "--") break;
+    if (arg === `--${flag}` && i + 1 < rawArgs.length) values.push(rawArgs[++i] as string);
+    else if (arg.startsWith(`--${flag}=`)) values.push(arg.slice(flag.length + 3));
   }
-  if (!isFile) throw usageError(`app entry is not a file: ${entry}`);
-  try {
-    accessSync(path, constants.R_OK);
-  } catch {
-    throw usageError(`app file is not readable: ${entry}`);
+  return values;
+}
+
+/** `--watch` (the app's directory), `--watch=src,lib`, `--no-watch`; citty would turn `=src` into true. */
+function watchFlag(rawArgs: string[]): unknown {
+  let value: unknown;
+  for (const arg of rawArgs) {
+    if (arg === "--") break;
+    if (arg === "--watch") value = true;
+    else if (arg === "--no-watch") value = false;
+    else if (arg.startsWith("--watch=")) value = arg.slice("--watch=".length);
   }
-  return path;
+  return value;
+}
+
+function renderConfig(options: RunOptions, sources: Sources, config: LoadedConfig | undefined): string {
+  const rows: [string, string, string][] = [["entry", options.entry, sources.entry]];
+  for (const spec of OPTIONS) {
+    const value = options[spec.key];
+    const shown =
+      value === undefined ? "-" : typeof value === "object" ? JSON.stringify(value) : String(value);
+    const unit = spec.key.endsWith("Ms") ? " ms" : spec.key.endsWith("Bytes") ? " bytes" : "";
+    rows.push([
+      configKey(spec),
+      `${shown}${value === undefined || shown === "auto" ? "" : unit}`,
+      sources[spec.key],
+    ]);
+  }
+  const width = (i: 0 | 1) => Math.max(...rows.map((r) => r[i].length));
+  const head = config ? `config file: ${config.path}\n` : "config file: none\n";
+  return head + rows.map(([k, v, s]) => `${k.padEnd(width(0))}  ${v.padEnd(width(1))}  ${s}`).join("\n");
 }

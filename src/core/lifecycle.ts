@@ -32,6 +32,7 @@ export function initialState(config: Config, now: number): State {
     bootErrorShown: false,
     restarts: { crash: 0, timeout: 0, memory: 0, "max-requests": 0, reload: 0 },
     slotRestarts: {},
+    reloadSeq: 0,
   };
 }
 
@@ -91,6 +92,12 @@ function handle(ctx: Ctx, ev: Event): void {
       return withWorker(ctx, ev.id, (w) => retire(ctx, w, ev.reason));
     case "scale":
       return scaleTo(ctx, ev.workers);
+    case "stop":
+      return shutdown(ctx, "stop requested");
+    case "configure":
+      // New timeouts and limits apply from now on; a changed worker count is a "scale" of its own.
+      Object.assign(ctx.s.config, ev.config);
+      return;
   }
 }
 
@@ -211,11 +218,9 @@ function armHeartbeat(ctx: Ctx, w: WorkerRecord): void {
 function finishReloadIfDone(ctx: Ctx): void {
   const { s } = ctx;
   if (!s.reload || s.workers.some((w) => w.retiring === "reload" && w.phase !== "draining")) return;
-  log(
-    ctx,
-    "info",
-    `reload finished: ${s.reload.workers} workers replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`,
-  );
+  const message = `reload finished: ${s.reload.workers} workers replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`;
+  log(ctx, "info", message);
+  s.lastReload = { seq: s.reloadSeq, ok: true, message };
   delete s.reload;
 }
 
@@ -254,6 +259,15 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
   const failures = early ? (s.failures[w.slot] ?? 0) + 1 : 1;
   s.failures[w.slot] = failures;
   if (w.bootError) log(ctx, "error", `${label(w)} failed to boot: ${w.bootError}`);
+  const limit = s.config.maxRestarts;
+  if (limit > 0 && failures > limit) {
+    log(
+      ctx,
+      "error",
+      `${label(w)} died: ${how}, ${failures} early deaths in a row; giving up (--max-restarts ${limit})`,
+    );
+    return stopAll(ctx, ExitCode.CRASH_LOOP, "crash loop");
+  }
   const delay = restartBackoff(failures);
   const then =
     delay > 0 ? `restarting in ${formatDuration(delay)} (${failures} early deaths in a row)` : "restarting";
@@ -276,7 +290,9 @@ function replacementFailed(ctx: Ctx, w: WorkerRecord, how: string): void {
   for (const x of kept) delete x.retiring;
   if (reason === "reload") {
     delete s.reload;
-    log(ctx, "error", `reload failed, keeping ${kept.length} running worker(s) on the old code: ${why}`);
+    const message = `reload failed, keeping ${kept.length} running worker(s) on the old code: ${why}`;
+    log(ctx, "error", message);
+    s.lastReload = { seq: s.reloadSeq, ok: false, message };
   } else {
     log(ctx, "error", `could not replace ${old ? label(old) : "a worker"} (${reason}), keeping it: ${why}`);
   }
@@ -301,6 +317,10 @@ function timerFired(ctx: Ctx, key: string): void {
   if (kind === "restart") {
     s.restartPending = s.restartPending.filter((slot) => slot !== num);
     return reconcile(ctx);
+  }
+  if (kind === "shutdown-delay") {
+    if (s.pendingDrain !== undefined) stopAll(ctx, s.exitCode, `${s.pendingDrain}, after --shutdown-delay`);
+    return;
   }
   const w = s.workers.find((x) => x.id === num);
   if (!w) return;
@@ -334,11 +354,11 @@ function signalReceived(ctx: Ctx, signal: Signal): void {
   const { s } = ctx;
   switch (signal) {
     case "SIGTERM":
-      return stopAll(ctx, s.exitCode, `${signal} received`);
+      return shutdown(ctx, `${signal} received`);
     case "SIGINT":
       // Ctrl-C twice: the second one does not wait for requests to finish.
       if (s.phase === "stopping") return quickStop(ctx, "SIGINT received again");
-      return stopAll(ctx, s.exitCode, `${signal} received`);
+      return shutdown(ctx, `${signal} received`);
     case "SIGQUIT":
       return quickStop(ctx, "SIGQUIT received");
     case "SIGHUP":
@@ -356,8 +376,11 @@ function signalReceived(ctx: Ctx, signal: Signal): void {
 
 function startReload(ctx: Ctx): void {
   const { s } = ctx;
+  s.reloadSeq++;
   if (s.phase !== "running") {
-    log(ctx, "warn", `reload ignored: the supervisor is ${s.phase}`);
+    const message = `reload ignored: the supervisor is ${s.phase}`;
+    log(ctx, "warn", message);
+    s.lastReload = { seq: s.reloadSeq, ok: false, message };
     return;
   }
   const serving = readyWorkers(s).filter((w) => w.replacementOf === undefined);
@@ -381,10 +404,31 @@ function scaleTo(ctx: Ctx, workers: number): void {
   reconcile(ctx);
 }
 
+/** A requested shutdown: with --shutdown-delay, keep serving that long first (the orchestrator is still
+ * removing this instance from its load balancer; readiness already says no), then drain. */
+function shutdown(ctx: Ctx, reason: string): void {
+  const { s } = ctx;
+  const delay = s.config.shutdownDelayMs;
+  if (s.phase === "stopping") return;
+  if (delay <= 0 || s.workers.length === 0) return stopAll(ctx, s.exitCode, reason);
+  s.phase = "stopping";
+  s.pendingDrain = reason;
+  for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
+  s.restartPending = [];
+  delete s.reload;
+  log(
+    ctx,
+    "info",
+    `shutting down (${reason}): serving ${formatDuration(delay)} more (--shutdown-delay), then draining`,
+  );
+  ctx.fx.push({ type: "set-timer", key: "shutdown-delay:0", ms: delay });
+}
+
 /** Graceful shutdown: every worker drains; the supervisor exits once the last one is gone. */
 function stopAll(ctx: Ctx, exitCode: number, reason: string): void {
   const { s } = ctx;
-  if (s.phase === "stopping") return;
+  if (s.phase === "stopping" && s.pendingDrain === undefined) return;
+  delete s.pendingDrain;
   s.phase = "stopping";
   s.exitCode = exitCode;
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
@@ -399,6 +443,7 @@ function stopAll(ctx: Ctx, exitCode: number, reason: string): void {
 function quickStop(ctx: Ctx, reason: string): void {
   const { s } = ctx;
   s.phase = "stopping";
+  delete s.pendingDrain;
   log(ctx, "warn", `stopping now (${reason}): killing ${s.workers.length} worker(s)`);
   for (const w of s.workers) {
     w.phase = "draining";

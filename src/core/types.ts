@@ -46,6 +46,10 @@ export interface Config {
   timeoutMs: number;
   /** RSS above which a worker is replaced (rolling); 0 = no limit. */
   maxMemoryBytes: number;
+  /** Early deaths in a row of one slot before giving up with exit 4; 0 = never. */
+  maxRestarts: number;
+  /** After TERM/INT, keep serving this long before draining. */
+  shutdownDelayMs: number;
   /** Address the workers listen on, for log lines only. */
   address: string;
 }
@@ -64,6 +68,11 @@ export interface State {
   startedAt: number;
   /** Set when a rolling reload is under way. */
   reload?: { startedAt: number; workers: number };
+  /** Counts reloads asked for; `lastReload` tells how the latest finished (for `supervisor reload`). */
+  reloadSeq: number;
+  /** Set while --shutdown-delay runs: the reason the drain will give when it starts. */
+  pendingDrain?: string;
+  lastReload?: { seq: number; ok: boolean; message: string };
   exitCode: number;
   bootErrorShown: boolean;
   /** Replacements so far, by reason and by slot (for status and metrics). */
@@ -92,7 +101,9 @@ export type Event =
   | { type: "timer"; key: string }
   | { type: "signal"; signal: Signal }
   | { type: "retire"; id: number; reason: RetireReason }
-  | { type: "scale"; workers: number };
+  | { type: "scale"; workers: number }
+  | { type: "stop" }
+  | { type: "configure"; config: Partial<Omit<Config, "address">> };
 
 export type LogLevel = "info" | "warn" | "error";
 
