@@ -4,6 +4,7 @@
 
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import pkg from "../package.json" with { type: "json" };
+import { checkCommand } from "./commands/check.ts";
 import { reloadCommand } from "./commands/reload.ts";
 import { runCommand } from "./commands/run.ts";
 import { scaleCommand } from "./commands/scale.ts";
@@ -13,6 +14,7 @@ import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 
 const subCommands: Record<string, CommandDef<ArgsDef>> = {
   run: runCommand as CommandDef<ArgsDef>,
+  check: checkCommand as CommandDef<ArgsDef>,
   status: statusCommand as CommandDef<ArgsDef>,
   reload: reloadCommand as CommandDef<ArgsDef>,
   scale: scaleCommand as CommandDef<ArgsDef>,
@@ -91,7 +93,10 @@ function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef): void {
 
 function reportError(error: unknown): number {
   if (error instanceof SupervisorError) {
-    console.error(`supervisor: ${error.message}`);
+    // A usage error may list several problems, one per line; an app's error keeps its own layout.
+    const lines = error.message.split("\n");
+    if (error.exitCode === ExitCode.USAGE) for (const line of lines) console.error(`supervisor: ${line}`);
+    else console.error(`supervisor: ${error.message}`);
     return error.exitCode;
   }
   if (error instanceof Error && error.name === "CLIError") {

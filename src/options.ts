@@ -257,11 +257,18 @@ export function resolveRunOptions(layers: Layers): { options: RunOptions; source
   }
   const options = {} as Record<string, unknown>;
   const sources = {} as Record<string, string>;
+  const problems: string[] = [];
   for (const spec of OPTIONS) {
     const [raw, source] = pickLayer(spec, layers, config, configName);
-    options[spec.key] = raw === undefined ? spec.fallback : spec.parse(raw, source);
+    try {
+      options[spec.key] = raw === undefined ? spec.fallback : spec.parse(raw, source);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
     sources[spec.key] = raw === undefined ? "default" : source;
   }
+  // One line per problem, from every place at once, so a broken deployment is fixed in one go.
+  if (problems.length > 0) throw usageError(problems.join("\n"));
   const entry = layers.flags.entry ?? layers.env.SUPERVISOR_ENTRY ?? config.entry;
   if (entry === undefined || entry === "") {
     throw usageError("missing the app to run: supervisor run <entry> (e.g. supervisor run app.ts -w 4)");

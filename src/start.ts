@@ -37,18 +37,8 @@ export async function startRun(
   config?: LoadedConfig,
   reresolve?: Reresolve,
 ): Promise<number> {
-  if (options.chdir) changeDirectory(options.chdir);
-  const entry = checkEntry(options.entry);
-  if (options.tlsCert && options.tlsKey) {
-    checkReadable(options.tlsCert, "--tls-cert");
-    checkReadable(options.tlsKey, "--tls-key");
-  }
+  const { entry, identity, admin } = checkRunnable(options);
   const { workers, how } = workerCount(options, sources);
-  const identity = resolveIdentity(options.user, options.group);
-  const admin = options.admin === undefined ? undefined : parseAdminSpec(options.admin);
-  if (admin && admin.port === options.port) {
-    throw usageError(`--admin port ${admin.port} is the app's port; give the admin endpoint its own`);
-  }
   assertPortFree(options.host, options.port);
   const logger = createLogger({ format: options.logFormat, level: options.logLevel });
   const scheme = options.tlsCert ? "https" : "http";
@@ -139,6 +129,22 @@ export async function startRun(
     await runCleanup();
     throw error;
   }
+}
+
+/** Every check that needs no process and no port (shared with `supervisor check`). */
+export function checkRunnable(options: RunOptions) {
+  if (options.chdir) changeDirectory(options.chdir);
+  const entry = checkEntry(options.entry);
+  if (options.tlsCert && options.tlsKey) {
+    checkReadable(options.tlsCert, "--tls-cert");
+    checkReadable(options.tlsKey, "--tls-key");
+  }
+  const identity = resolveIdentity(options.user, options.group);
+  const admin = options.admin === undefined ? undefined : parseAdminSpec(options.admin);
+  if (admin && admin.port === options.port) {
+    throw usageError(`--admin port ${admin.port} is the app's port; give the admin endpoint its own`);
+  }
+  return { entry, identity, admin };
 }
 
 // --- internal ---

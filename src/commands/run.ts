@@ -114,12 +114,14 @@ function renderConfig(options: RunOptions, sources: Sources, config: LoadedConfi
     const value = options[spec.key];
     const shown =
       value === undefined ? "-" : typeof value === "object" ? JSON.stringify(value) : String(value);
-    const unit = spec.key.endsWith("Ms") ? " ms" : spec.key.endsWith("Bytes") ? " bytes" : "";
-    rows.push([
-      configKey(spec),
-      `${shown}${value === undefined || shown === "auto" ? "" : unit}`,
-      sources[spec.key],
-    ]);
+    // Durations are shown in seconds, as they are given on the command line and in the config file.
+    const text =
+      typeof value === "number" && spec.key.endsWith("Ms")
+        ? `${value / 1000} s`
+        : typeof value === "number" && spec.key.endsWith("Bytes")
+          ? `${value} bytes`
+          : shown;
+    rows.push([configKey(spec), text, sources[spec.key]]);
   }
   const width = (i: 0 | 1) => Math.max(...rows.map((r) => r[i].length));
   const head = config ? `config file: ${config.path}\n` : "config file: none\n";
