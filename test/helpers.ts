@@ -137,17 +137,23 @@ export interface StartOptions {
   port?: number;
   /** Pass no -p flag (to test PORT from the environment). */
   noPortFlag?: boolean;
+  /** `args` is a whole command line (e.g. under unshare or taskset), not supervisor arguments. */
+  raw?: boolean;
 }
 
 /** Start `supervisor run ...args` (from source, or the compiled binary) in its own process group. */
 export function startSupervisor(args: string[], options: StartOptions = {}): Running {
   const port = options.port ?? freePort();
-  const argv = options.binary ? [BINARY, ...args] : [process.execPath, join(ROOT, "src", "cli.ts"), ...args];
+  const argv = options.raw
+    ? [...args]
+    : options.binary
+      ? [BINARY, ...args]
+      : [process.execPath, join(ROOT, "src", "cli.ts"), ...args];
   const hasPort = args.some((a) => a === "-p" || a === "--port" || a.startsWith("--port="));
   if (args[0] === "run" && !hasPort && !options.noPortFlag) argv.push("-p", String(port));
   const proc = Bun.spawn(argv, {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
+    env: withoutUndefined({ ...process.env, ...options.env }),
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -221,7 +227,12 @@ export interface LoadResult {
  * Keep `concurrency` clients sending requests (Bun's fetch keeps connections alive, as browsers and
  * proxies do) until `stop` resolves; count every failure, non-200 or network error alike.
  */
-export async function loadUntil(port: number, stop: Promise<unknown>, concurrency = 8, path = "/"): Promise<LoadResult> {
+export async function loadUntil(
+  port: number,
+  stop: Promise<unknown>,
+  concurrency = 8,
+  path = "/",
+): Promise<LoadResult> {
   const result: LoadResult = { ok: 0, failed: 0, errors: [], pids: new Set(), perSecond: new Map() };
   let done = false;
   void stop.finally(() => {
@@ -245,4 +256,9 @@ export async function loadUntil(port: number, stop: Promise<unknown>, concurrenc
   };
   await Promise.all(Array.from({ length: concurrency }, client));
   return result;
+}
+
+/** An environment where `undefined` removes a variable (e.g. WEB_CONCURRENCY: undefined). */
+function withoutUndefined(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
