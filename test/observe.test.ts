@@ -1,0 +1,134 @@
+// Seeing and steering a running supervisor (issue 5): control commands against a live supervisor,
+// Prometheus metrics, health and readiness, JSON logs.
+import { describe, expect, test } from "bun:test";
+import { fixture, freePort, get, isAlive, runToExit, startSupervisor, waitFor } from "./helpers.ts";
+
+const READY = /ready: \d+ workers? listening/;
+
+/** `supervisor <args> -p <port>` to completion. */
+const control = (port: number, ...args: string[]) => runToExit([...args, "-p", String(port)]);
+
+async function status(port: number) {
+  const { code, stdout, stderr } = await control(port, "status", "--json");
+  if (code !== 0) throw new Error(`status failed (${code}): ${stderr}`);
+  return JSON.parse(stdout) as {
+    workersConfigured: number;
+    workersReady: number;
+    restarts: Record<string, number>;
+    workers: { slot: number; pid: number; state: string; restarts: number; rssBytes: number | null }[];
+  };
+}
+
+describe("control commands against a live supervisor", () => {
+  test("status shows three ready workers with real pids, then the restart of a killed one", async () => {
+    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "3"]);
+    await sup.waitForOutput(READY);
+    const table = await control(sup.port, "status");
+    expect(table.code).toBe(0);
+    for (const pid of sup.workers()) expect(table.stdout).toContain(String(pid));
+    const s = await status(sup.port);
+    expect(s.workersReady).toBe(3);
+    expect(s.workers.map((w) => w.pid).sort()).toEqual(sup.workers().sort());
+    expect(s.workers.every((w) => w.state === "ready")).toBe(true);
+    const victim = s.workers[1] as { slot: number; pid: number };
+    process.kill(victim.pid, "SIGKILL");
+    const after = await waitFor(async () => {
+      const now = await status(sup.port);
+      return now.workersReady === 3 && !now.workers.some((w) => w.pid === victim.pid) ? now : undefined;
+    }, "the restart to show in status");
+    expect(after.restarts.crash).toBe(1);
+    expect(after.workers.find((w) => w.slot === victim.slot)?.restarts).toBe(1);
+  });
+
+  test("scale 4 then reload: visible in status and in /metrics", async () => {
+    const admin = freePort();
+    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--admin", String(admin)]);
+    await sup.waitForOutput(READY);
+    const scaled = await control(sup.port, "scale", "4");
+    expect(scaled.code).toBe(0);
+    expect((await status(sup.port)).workersReady).toBe(4);
+    expect(sup.workers()).toHaveLength(4);
+    const before = (await status(sup.port)).workers.map((w) => w.pid);
+    const reloaded = await control(sup.port, "reload");
+    expect(reloaded.code).toBe(0);
+    expect(reloaded.stdout + reloaded.stderr).toMatch(/reload finished: 4 workers replaced/);
+    const after = await status(sup.port);
+    expect(after.workers.filter((w) => w.state === "ready").every((w) => !before.includes(w.pid))).toBe(true);
+    expect(after.restarts.reload).toBe(4);
+    const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+    expect(metrics).toMatch(/^supervisor_workers_configured 4$/m);
+    expect(metrics).toMatch(/^supervisor_worker_restarts_total\{reason="reload"\} 4$/m);
+    const down = await control(sup.port, "scale", "-1");
+    expect(down.code).toBe(0);
+    expect((await status(sup.port)).workersConfigured).toBe(3);
+  });
+
+  test("stop answers when done and the supervisor exits 0", async () => {
+    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2"]);
+    await sup.waitForOutput(READY);
+    const stopped = await control(sup.port, "stop");
+    expect(stopped.code).toBe(0);
+    expect(await sup.exited).toBe(0);
+    expect(isAlive(sup.pid)).toBe(false);
+  });
+
+  test("with no supervisor on that port: one clear line, exit 2", async () => {
+    const { code, stderr } = await control(freePort(), "status");
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("health and readiness (--admin)", () => {
+  test("/readyz is 503 before the workers are ready and during shutdown, 200 in between", async () => {
+    const admin = freePort();
+    await using sup = startSupervisor(
+      [
+        "run",
+        fixture("slow-boot-app.ts"),
+        "-w",
+        "2",
+        "--admin",
+        `127.0.0.1:${admin}`,
+        "--shutdown-delay",
+        "1",
+      ],
+      { env: { BOOT_MS: "1000" } },
+    );
+    const readyz = async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status;
+    expect(await waitFor(() => readyz().catch(() => 0), "the admin endpoint")).toBe(503);
+    expect((await fetch(`http://127.0.0.1:${admin}/healthz`)).status).toBe(200);
+    await sup.waitForOutput(READY);
+    expect(await readyz()).toBe(200);
+    process.kill(sup.pid, "SIGTERM");
+    await sup.waitForOutput(/--shutdown-delay/);
+    expect(await readyz()).toBe(503);
+    expect((await get(sup.port)).status).toBe(200); // still serving during the delay
+    expect(await sup.exited).toBe(0);
+  });
+});
+
+describe("logs", () => {
+  test("--log-format json: every line the supervisor prints parses as JSON", async () => {
+    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--log-format", "json"]);
+    await sup.waitForOutput(/"msg":"ready: 2 workers/);
+    process.kill(sup.workers()[0] as number, "SIGKILL");
+    await sup.waitForOutput(/died: signal SIGKILL/);
+    process.kill(sup.pid, "SIGTERM");
+    expect(await sup.exited).toBe(0);
+    const lines = sup.output().trim().split("\n");
+    expect(lines.length).toBeGreaterThan(5);
+    for (const line of lines) {
+      const entry = JSON.parse(line);
+      expect(typeof entry.time).toBe("string");
+      expect(["info", "warn", "error", "debug"]).toContain(entry.level);
+      expect(typeof entry.msg).toBe("string");
+    }
+  });
+
+  test("--log-level warn keeps info lines out", async () => {
+    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "1", "--log-level", "warn"]);
+    await waitFor(async () => (await get(sup.port)).status === 200, "a response");
+    expect(sup.output()).not.toMatch(/ready:/);
+  });
+});
