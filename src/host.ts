@@ -1,10 +1,10 @@
 // The only module that starts or signals processes. It turns what happens to a worker process (its
 // IPC messages, its exit) into lifecycle events and hands them to `emit`; it decides nothing.
 
-import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { trackChild, untrackChild } from "./children.ts";
 import type { Event } from "./core/types.ts";
+import { residentBytes } from "./proc.ts";
 // @ts-expect-error TypeScript sees a module; Bun's text import gives its source, embedded when compiled.
 import workerModuleSource from "./worker/main.ts" with { type: "text" };
 import {
@@ -104,17 +104,5 @@ function messageEvent(id: number, message: WorkerMessage, pid: number | undefine
       return { type: "retire", id, reason: message.reason };
     default:
       return undefined; // not ours: an app may use process.send for its own reasons
-  }
-}
-
-/** A process's resident memory from /proc (Linux); read on each heartbeat, never on a request path. */
-function residentBytes(pid: number | undefined): number | undefined {
-  if (pid === undefined || process.platform !== "linux") return undefined;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
-  } catch {
-    return undefined; // exited meanwhile
   }
 }

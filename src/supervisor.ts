@@ -8,6 +8,7 @@ import { decide, initialState, readyWorkers } from "./core/lifecycle.ts";
 import type { Config, Effect, Event, Signal, State } from "./core/types.ts";
 import { createWorkerHost, type HostOptions, type WorkerHost } from "./host.ts";
 import type { Logger } from "./log.ts";
+import { residentBytes } from "./proc.ts";
 
 /** Signals the supervisor takes over; Gunicorn's meanings (README's signal table). */
 export const HANDLED_SIGNALS: Signal[] = [
@@ -223,7 +224,7 @@ function snapshotOf(s: State, now: number): Snapshot {
         state: w.phase,
         uptimeMs: Math.round(now - w.startedAt),
         restarts: s.slotRestarts[w.slot] ?? 0,
-        rssBytes: w.rssBytes ?? null,
+        rssBytes: residentBytes(w.pid) ?? w.rssBytes ?? null,
         requests: w.requests,
       })),
     restarts: { ...s.restarts },
