@@ -4,14 +4,14 @@
 
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { type AdminServer, parseAdminSpec, startAdminServer } from "./admin.ts";
+import { parseAdminSpec, startAdminServer } from "./admin.ts";
 import { isTrackedChild } from "./children.ts";
 import type { LoadedConfig } from "./config.ts";
 import { defaultControlPath } from "./control/paths.ts";
-import { startControlServer } from "./control/server.ts";
+import { type ControlServer, startControlServer } from "./control/server.ts";
 import type { ControlActions } from "./control/types.ts";
 import { availableCpus } from "./cpus.ts";
-import { SupervisorError, usageError } from "./exit-codes.ts";
+import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { RunOptions, Sources } from "./options.ts";
@@ -62,8 +62,8 @@ export async function startRun(
     // Started before the workers so a clash ends here; answers once the workers exist.
     let supervision: Supervision | undefined;
     const late = lateActions(() => supervision);
-    const control = await startControlServer(options.control ?? defaultControlPath(options.port), late);
-    cleanup.push(() => control.stop());
+    const control = await openControlSocket(options, late, logger);
+    if (control) cleanup.push(() => control.stop());
     const adminServer = admin ? startAdminServer(options.admin as string, late) : undefined;
     if (adminServer) cleanup.push(() => adminServer.stop());
 
@@ -84,7 +84,7 @@ export async function startRun(
       `starting ${workers} worker${workers === 1 ? "" : "s"} (${how}) of ${entry} on ${address} (supervisor pid ${process.pid}${reaper ? ", reaping orphans" : ""}${identity ? `, workers as ${identity.label}` : ""})`,
     );
     logger.info(
-      `control socket: ${control.path}${adminServer ? `; admin: ${describeAdmin(adminServer)}` : ""}`,
+      `control socket: ${control?.path ?? "none"}${adminServer ? `; admin: ${adminServer.url}` : ""}`,
     );
     const hostOptions: HostOptions = {
       worker: workerSettings(options, entry),
@@ -148,6 +148,28 @@ export function checkRunnable(options: RunOptions) {
 }
 
 // --- internal ---
+
+/**
+ * The control socket. A default path that cannot be used (a read-only file system, an unsafe temp
+ * directory) costs only the control commands: a warning, not a failed start. An explicit --control
+ * must work, and a live supervisor on the same socket always stops us (exit 3).
+ */
+async function openControlSocket(
+  options: RunOptions,
+  actions: ControlActions,
+  logger: Logger,
+): Promise<ControlServer | undefined> {
+  try {
+    return await startControlServer(options.control ?? defaultControlPath(options.port), actions);
+  } catch (error) {
+    const live = error instanceof SupervisorError && error.exitCode === ExitCode.BOOT;
+    if (options.control !== undefined || live || !(error instanceof SupervisorError)) throw error;
+    logger.warn(
+      `no control socket (${error.message}); status/reload/scale/stop commands will not reach this supervisor`,
+    );
+    return undefined;
+  }
+}
 
 function workerSettings(options: RunOptions, entry: string): HostOptions["worker"] {
   return {
@@ -230,10 +252,6 @@ function lateActions(current: () => Supervision | undefined): ControlActions & {
     scale: (n, relative) => current()?.actions.scale(n, relative) ?? Promise.resolve(notYet),
     stop: () => current()?.actions.stop() ?? Promise.resolve(notYet),
   };
-}
-
-function describeAdmin(admin: AdminServer): string {
-  return admin.url;
 }
 
 function workerCount(options: RunOptions, sources: Sources): { workers: number; how: string } {

@@ -5,9 +5,11 @@
 import pkg from "../package.json" with { type: "json" };
 import type { ActionResult, ControlActions, Snapshot } from "./control/types.ts";
 import { decide, initialState, readyWorkers } from "./core/lifecycle.ts";
+import { KILL_MARGIN_MS } from "./core/timings.ts";
 import type { Config, Effect, Event, Signal, State } from "./core/types.ts";
 import { createWorkerHost, type HostOptions, type WorkerHost } from "./host.ts";
 import type { Logger } from "./log.ts";
+import { MAX_WORKERS } from "./options.ts";
 import { residentBytes } from "./proc.ts";
 
 /** Signals the supervisor takes over; Gunicorn's meanings (README's signal table). */
@@ -127,10 +129,20 @@ export function superviseWorkers(
     return { type: "signal", signal: "SIGHUP" };
   };
 
-  /** Enqueue an event and resolve when `settled` says the state shows it done. */
+  /** Enqueue an event and resolve when `settled` says the state shows it done; a request that cannot
+   * settle (a crash-looping worker never ready) is answered when a worker could have booted and drained. */
   const request = (event: Event, settled: (s: State) => ActionResult | undefined) =>
     new Promise<ActionResult>((resolve) => {
-      waiters.push({ settled, resolve });
+      const limitMs = state.config.bootTimeoutMs + state.config.gracefulTimeoutMs + KILL_MARGIN_MS;
+      const timer = setTimeout(() => {
+        waiters = waiters.filter((w) => w.resolve !== done);
+        done({ ok: false, message: `not done after ${limitMs / 1000} s; see supervisor status` });
+      }, limitMs);
+      const done = (result: ActionResult) => {
+        clearTimeout(timer);
+        resolve(result);
+      };
+      waiters.push({ settled, resolve: done });
       emit(event);
     });
 
@@ -184,10 +196,11 @@ export function superviseWorkers(
       return request(event, (s) => (s.lastReload && s.lastReload.seq >= seq ? s.lastReload : undefined));
     },
     scale(n, relative) {
-      const target = Math.max(1, relative ? state.target + n : n);
-      if (state.phase !== "running") {
-        return Promise.resolve({ ok: false, message: `cannot scale while the supervisor is ${state.phase}` });
-      }
+      const target = relative ? state.target + n : n;
+      const refuse = (message: string) => Promise.resolve({ ok: false, message });
+      if (state.phase !== "running") return refuse(`cannot scale while the supervisor is ${state.phase}`);
+      if (target < 1) return refuse(`cannot scale to ${target}: never below 1 worker`);
+      if (target > MAX_WORKERS) return refuse(`cannot scale to ${target}: at most ${MAX_WORKERS} workers`);
       // Done when exactly `target` workers serve and none is still starting or draining.
       return request({ type: "scale", workers: target }, (s) => {
         if (s.phase === "stopping") return { ok: false, message: "the supervisor is stopping" };
