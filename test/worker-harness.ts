@@ -1,0 +1,129 @@
+// Start workers the way host.ts does — `bun -e <stub> <entry>` with the worker's code and its config in
+// the environment, an IPC channel — without the supervisor, so worker features can be tested with
+// any WorkerConfig. The test process plays the supervisor: it is the workers' parent and parentPid.
+// Every worker is SIGKILLed when the `await using` scope ends.
+
+import { join } from "node:path";
+import type { WorkerConfig, WorkerMessage } from "../src/worker/protocol.ts";
+import { freePort, ROOT } from "./helpers.ts";
+
+const transpile = (source: string) => new Bun.Transpiler({ loader: "ts" }).transformSync(source);
+const workerJs = transpile(await Bun.file(join(ROOT, "src", "worker", "main.ts")).text());
+/** The stub host.ts passes to `bun -e`: the worker's code from the environment, as an async function body. */
+const STUB = 'await (async()=>{}).constructor("require",process.env.SUPERVISOR_WORKER_JS)(require)';
+
+export interface HarnessWorker {
+  proc: Bun.Subprocess;
+  pid: number;
+  slot: number;
+  messages: WorkerMessage[];
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number>;
+}
+
+export interface Workers extends AsyncDisposable {
+  port: number;
+  workers: HarnessWorker[];
+  /** Resolves when every worker has sent {type:"ready"}; rejects at the first that exits or fails to boot. */
+  ready(timeoutMs?: number): Promise<void>;
+  /** Every worker's stdout, concatenated. */
+  stdout(): string;
+  stderr(): string;
+}
+
+export interface HarnessOptions {
+  workers?: number;
+  port?: number;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  config?: Partial<WorkerConfig>;
+  /** Where the workers' stdout goes; "pipe" (the default) collects it for stdout(). */
+  stdout?: "pipe" | "ignore" | Bun.BunFile;
+  /** Another version of the worker's TypeScript source (benchmarks compare with git's). */
+  workerSource?: string;
+}
+
+export function startWorkers(entry: string, options: HarnessOptions = {}): Workers {
+  const port = options.port ?? freePort();
+  const js = options.workerSource === undefined ? workerJs : transpile(options.workerSource);
+  const workers = Array.from({ length: options.workers ?? 1 }, (_, slot) => {
+    const config: WorkerConfig = {
+      entry,
+      port,
+      host: "0.0.0.0",
+      slot,
+      parentPid: process.pid,
+      gracefulTimeoutMs: 5_000,
+      heartbeatMs: 1_000,
+      maxRequests: 0,
+      maxRequestsJitter: 0,
+      accessLog: false,
+      logFormat: "pretty",
+      ...options.config,
+    };
+    const messages: WorkerMessage[] = [];
+    const proc = Bun.spawn([process.execPath, "-e", STUB, entry], {
+      cwd: options.cwd ?? ROOT,
+      env: {
+        ...process.env,
+        ...options.env,
+        PORT: String(port),
+        SUPERVISOR_WORKER_ID: String(slot),
+        SUPERVISOR_WORKER_CONFIG: JSON.stringify(config),
+        SUPERVISOR_WORKER_JS: js,
+        BUN_BE_BUN: "1",
+      },
+      stdio: ["ignore", options.stdout ?? "pipe", "pipe"],
+      serialization: "json",
+      ipc: (message: WorkerMessage) => {
+        messages.push(message);
+      },
+    });
+    let out = "";
+    let err = "";
+    const pump = async (stream: ReadableStream<Uint8Array>, isErr: boolean) => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) {
+        const text = decoder.decode(chunk, { stream: true });
+        if (isErr) err += text;
+        else out += text;
+      }
+    };
+    const stdout = proc.stdout as ReadableStream<Uint8Array> | number | undefined;
+    const pumped = Promise.all([
+      stdout instanceof ReadableStream ? pump(stdout, false) : undefined,
+      pump(proc.stderr, true),
+    ]);
+    const exited = proc.exited.then(async (code) => {
+      await pumped;
+      return code;
+    });
+    return { proc, pid: proc.pid, slot, messages, stdout: () => out, stderr: () => err, exited };
+  });
+  let exitedEarly: number | undefined;
+  for (const w of workers) void w.exited.then((code) => (exitedEarly ??= code));
+
+  return {
+    port,
+    workers,
+    async ready(timeoutMs = 10_000) {
+      const deadline = performance.now() + timeoutMs;
+      while (!workers.every((w) => w.messages.some((m) => m.type === "ready"))) {
+        // A boot failure is final: report it rather than wait for the deadline.
+        const failed = workers.find((w) => w.messages.some((m) => m.type === "boot-error"));
+        if (failed || exitedEarly !== undefined || performance.now() > deadline) {
+          const what = failed ? JSON.stringify(failed.messages) : `exit ${exitedEarly ?? "none yet"}`;
+          throw new Error(`workers not ready after ${timeoutMs} ms (${what}); stderr:\n${this.stderr()}`);
+        }
+        await Bun.sleep(10);
+      }
+    },
+    stdout: () => workers.map((w) => w.stdout()).join(""),
+    stderr: () => workers.map((w) => w.stderr()).join(""),
+    async [Symbol.asyncDispose]() {
+      for (const w of workers) w.proc.kill("SIGKILL");
+      await Promise.all(workers.map((w) => w.exited));
+    },
+  };
+}
