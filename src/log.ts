@@ -3,7 +3,8 @@
 // - pretty elsewhere (containers, systemd, files): `<ISO time> [supervisor] <level> <message>`;
 // - json: one object per line, `{"time","level","msg","logger"}`, for log shippers.
 // The level is set explicitly: consola's default drops to warn under NODE_ENV=test, which `bun test`
-// sets and which the supervisor would otherwise inherit.
+// sets and which the supervisor would otherwise inherit. Only `consola/core` (1 ms) is loaded up
+// front; the full package (18 ms, for its fancy reporter) is imported only for a terminal.
 
 import {
   type ConsolaInstance,
@@ -23,15 +24,15 @@ export interface LoggerOptions {
   tty?: boolean;
 }
 
-export function createLogger(options: LoggerOptions = {}): Logger {
+export async function createLogger(options: LoggerOptions = {}): Promise<Logger> {
   const tty = options.tty ?? Boolean(process.stderr.isTTY && process.stdout.isTTY);
-  const format = options.format ?? "pretty";
-  const reporter = format === "json" ? jsonLines : tty ? undefined : plainLines;
-  const logger = createConsola({
-    level: LogLevels[options.level ?? "info"],
-    ...(reporter ? { reporters: [reporter] } : {}),
-  });
-  return logger.withTag("supervisor");
+  const level = LogLevels[options.level ?? "info"];
+  if (options.format !== "json" && tty) {
+    const fancy = await import("consola");
+    return fancy.createConsola({ level }).withTag("supervisor");
+  }
+  const reporter = options.format === "json" ? jsonLines : plainLines;
+  return createConsola({ level, reporters: [reporter] }).withTag("supervisor");
 }
 
 // --- internal ---
@@ -39,13 +40,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 const messageOf = (entry: LogObject) =>
   entry.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a, { colors: false }))).join(" ");
 
-/** warn and error go to stderr, the rest to stdout, as consola's own reporters do. */
-const streamOf = (entry: LogObject) => (entry.level < LogLevels.info ? process.stderr : process.stdout);
+/** warn and error go to stderr, the rest to stdout, as consola's own reporters do. A closed pipe
+ * (`supervisor run ... | head`) must not break the supervisor: a line that cannot be written is dropped. */
+function write(entry: LogObject, line: string): void {
+  try {
+    (entry.level < LogLevels.info ? process.stderr : process.stdout).write(line);
+  } catch {
+    // EPIPE and friends: nobody is reading
+  }
+}
 
 const plainLines: ConsolaReporter = {
   log(entry) {
     const tag = entry.tag ? `[${entry.tag}] ` : "";
-    streamOf(entry).write(`${entry.date.toISOString()} ${tag}${entry.type} ${messageOf(entry)}\n`);
+    write(entry, `${entry.date.toISOString()} ${tag}${entry.type} ${messageOf(entry)}\n`);
   },
 };
 
@@ -57,6 +65,6 @@ const jsonLines: ConsolaReporter = {
       msg: messageOf(entry),
       logger: entry.tag,
     };
-    streamOf(entry).write(`${JSON.stringify(line)}\n`);
+    write(entry, `${JSON.stringify(line)}\n`);
   },
 };

@@ -40,7 +40,7 @@ export async function startRun(
   const { entry, identity, admin } = checkRunnable(options);
   const { workers, how } = workerCount(options, sources);
   assertPortFree(options.host, options.port);
-  const logger = createLogger({ format: options.logFormat, level: options.logLevel });
+  const logger = await createLogger({ format: options.logFormat, level: options.logLevel });
   const scheme = options.tlsCert ? "https" : "http";
   const address = `${scheme}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`;
 

@@ -24,10 +24,15 @@ export const HANDLED_SIGNALS: Signal[] = [
   "SIGUSR2",
 ];
 
-/** How often a worker proves its event loop is alive: several beats per --timeout, at most 1 s apart
- * (the beat also carries the request count, and the supervisor reads RSS when it arrives). */
+/** How often a worker proves its event loop is alive: four beats per --timeout, at least 50 ms and at
+ * most 5 s apart (30 s → 5 s). The beat also carries the request count, and the supervisor reads RSS
+ * when it arrives, so --max-memory notices a leak within ~15 s; an idle supervisor wakes up only
+ * N/5 times a second. */
+export const MAX_HEARTBEAT_MS = 5_000;
 export function heartbeatInterval(timeoutMs: number): number {
-  return timeoutMs > 0 ? Math.max(50, Math.min(1_000, Math.floor(timeoutMs / 4))) : 1_000;
+  return timeoutMs > 0
+    ? Math.max(50, Math.min(MAX_HEARTBEAT_MS, Math.floor(timeoutMs / 4)))
+    : MAX_HEARTBEAT_MS;
 }
 
 export interface SupervisionHooks {
@@ -81,7 +86,7 @@ export function superviseWorkers(
         const before = state;
         const decision = decide(state, next, performance.now());
         state = decision.state;
-        for (const effect of decision.effects) perform(effect);
+        for (const effect of decision.effects) performSafely(effect);
         settleWaiters();
         runHooks(before, next);
       }
@@ -145,6 +150,19 @@ export function superviseWorkers(
       waiters.push({ settled, resolve: done });
       emit(event);
     });
+
+  /** The state is already committed: one failing effect must not skip the spawns and timers after it. */
+  const performSafely = (effect: Effect) => {
+    try {
+      perform(effect);
+    } catch (error) {
+      try {
+        process.stderr.write(`supervisor: ${effect.type} failed: ${error}\n`);
+      } catch {
+        // stderr is gone too
+      }
+    }
+  };
 
   const perform = (effect: Effect) => {
     switch (effect.type) {
