@@ -5,10 +5,23 @@
 // Never `strip` the result: that removes the embedded program and leaves plain bun.
 import { $ } from "bun";
 
-const outfile = process.argv[2] ?? "dist/supervisor";
-const started = performance.now();
-await $`bun build --compile --minify --no-compile-autoload-bunfig --no-compile-autoload-dotenv src/cli.ts --outfile ${outfile}`.quiet();
-const { size } = Bun.file(outfile);
-console.log(
-  `built ${outfile} (${(size / 1e6).toFixed(1)} MB) in ${Math.round(performance.now() - started)} ms`,
-);
+/** Shared with scripts/release.ts. `--bytecode` (which needs `--format=esm` for our top-level await)
+ * ships pre-parsed code: `supervisor --version` went from 22 ms to 10 ms, and every start with it. */
+export const BUILD_FLAGS = [
+  "--compile",
+  "--minify",
+  "--bytecode",
+  "--format=esm",
+  "--no-compile-autoload-bunfig",
+  "--no-compile-autoload-dotenv",
+];
+
+if (import.meta.main) {
+  const outfile = process.argv[2] ?? "dist/supervisor";
+  const started = performance.now();
+  await $`bun build ${BUILD_FLAGS} src/cli.ts --outfile ${outfile}`.quiet();
+  const { size } = Bun.file(outfile);
+  console.log(
+    `built ${outfile} (${(size / 1e6).toFixed(1)} MB) in ${Math.round(performance.now() - started)} ms`,
+  );
+}

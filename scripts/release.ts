@@ -17,6 +17,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { $ } from "bun";
 import pkg from "../package.json" with { type: "json" };
+import { BUILD_FLAGS } from "./build.ts";
 
 export interface Target {
   name: string;
@@ -59,8 +60,7 @@ export const TARGETS: Target[] = [
 ];
 
 const ROOT = resolve(import.meta.dir, "..");
-/** Same flags as scripts/build.ts: the parent loads no bunfig.toml and no .env (see there why). */
-const BUILD_FLAGS = ["--compile", "--minify", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv"];
+// BUILD_FLAGS: the parent loads no bunfig.toml and no .env, and ships bytecode (see build.ts why).
 
 export interface Built {
   target: string;
