@@ -5,14 +5,13 @@ import type { Subprocess } from "bun";
 import { trackChild, untrackChild } from "./children.ts";
 import type { Event } from "./core/types.ts";
 import { residentBytes } from "./proc.ts";
-// @ts-expect-error TypeScript sees a module; Bun's text import gives its source, embedded when compiled.
-import workerModuleSource from "./worker/main.ts" with { type: "text" };
 import {
   WORKER_CONFIG_ENV,
   WORKER_SOURCE_ENV,
   type WorkerConfig,
   type WorkerMessage,
 } from "./worker/protocol.ts";
+import { workerJavaScript } from "./worker/source.ts" with { type: "macro" };
 
 export interface WorkerHost {
   spawn(id: number, slot: number): void;
@@ -31,7 +30,7 @@ export interface HostOptions {
 
 export function createWorkerHost(options: HostOptions, emit: (event: Event) => void): WorkerHost {
   const procs = new Map<number, Subprocess>();
-  const workerJs = new Bun.Transpiler({ loader: "ts" }).transformSync(workerModuleSource as string);
+  const workerJs = workerJavaScript();
 
   return {
     spawn(id, slot) {

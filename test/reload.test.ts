@@ -3,7 +3,16 @@ import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { distinctPids, fixture, get, isAlive, loadUntil, pidOf, startSupervisor, waitFor } from "./helpers.ts";
+import {
+  distinctPids,
+  fixture,
+  get,
+  isAlive,
+  loadUntil,
+  pidOf,
+  startSupervisor,
+  waitFor,
+} from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
 
@@ -96,8 +105,16 @@ describe("hung and recycled workers", () => {
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--max-requests", "100"]);
     await sup.waitForOutput(READY);
     const before = new Set(sup.workers());
-    const recycled = waitFor(() => count(sup.output(), /will be replaced \(max-requests/) >= 4, "4 recycles", 20_000);
-    const load = await loadUntil(sup.port, recycled.then(() => Bun.sleep(500)), 4);
+    const recycled = waitFor(
+      () => count(sup.output(), /will be replaced \(max-requests/) >= 4,
+      "4 recycles",
+      20_000,
+    );
+    const load = await loadUntil(
+      sup.port,
+      recycled.then(() => Bun.sleep(500)),
+      4,
+    );
     expect(load.errors).toEqual([]);
     expect(load.failed).toBe(0);
     expect([...load.pids].filter((pid) => !before.has(pid)).length).toBeGreaterThanOrEqual(2);
@@ -105,7 +122,14 @@ describe("hung and recycled workers", () => {
 
   test("--max-memory replaces a worker whose RSS stays above the limit", async () => {
     // Any Bun worker is above 1 MiB: it is replaced after 3 heartbeats over the limit, rolling.
-    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "--max-memory", "1M", "--timeout", "0.4"]);
+    await using sup = startSupervisor([
+      "run",
+      fixture("pid-app.ts"),
+      "--max-memory",
+      "1M",
+      "--timeout",
+      "0.4",
+    ]);
     await sup.waitForOutput(READY);
     await sup.waitForOutput(/worker 0 \(pid \d+\) will be replaced \(RSS \d+ MiB above --max-memory 1 MiB\)/);
     await sup.waitForOutput(/stopped \(max-memory\): exit code 0/);

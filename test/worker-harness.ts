@@ -3,14 +3,14 @@
 // any WorkerConfig. The test process plays the supervisor: it is the workers' parent and parentPid.
 // Every worker is SIGKILLed when the `await using` scope ends.
 
-import { join } from "node:path";
+import { workerCommand } from "../src/host.ts";
 import type { WorkerConfig, WorkerMessage } from "../src/worker/protocol.ts";
+import { workerJavaScript } from "../src/worker/source.ts";
 import { freePort, ROOT } from "./helpers.ts";
 
 const transpile = (source: string) => new Bun.Transpiler({ loader: "ts" }).transformSync(source);
-const workerJs = transpile(await Bun.file(join(ROOT, "src", "worker", "main.ts")).text());
-/** The stub host.ts passes to `bun -e`: the worker's code from the environment, as an async function body. */
-const STUB = 'await (async()=>{}).constructor("require",process.env.SUPERVISOR_WORKER_JS)(require)';
+/** The worker's code exactly as host.ts gets it (there at bundle time, through a macro). */
+const workerJs = workerJavaScript();
 
 export interface HarnessWorker {
   proc: Bun.Subprocess;
@@ -63,7 +63,7 @@ export function startWorkers(entry: string, options: HarnessOptions = {}): Worke
       ...options.config,
     };
     const messages: WorkerMessage[] = [];
-    const proc = Bun.spawn([process.execPath, "-e", STUB, entry], {
+    const proc = Bun.spawn(workerCommand(entry), {
       cwd: options.cwd ?? ROOT,
       env: {
         ...process.env,

@@ -22,7 +22,9 @@ export const checkCommand = defineCommand({
       throw bootError(`${entry} failed to boot: ${why}`);
     }
     const ms = Math.round(performance.now() - started);
-    console.log(`ok: ${entry} loads and serves (a worker was ready in ${ms} ms)${config ? `; config ${config.file} is valid` : ""}`);
+    console.log(
+      `ok: ${entry} loads and serves (a worker was ready in ${ms} ms)${config ? `; config ${config.file} is valid` : ""}`,
+    );
     return 0;
   },
 });
