@@ -3,7 +3,8 @@
 // Then 1,000 more restarts of a 16-worker supervisor, as fast as it allows without crash-loop backoff
 // (only workers older than 1 s are killed), comparing the parent's open fds and RSS before and after.
 // Usage: bun scripts/chaos.ts [seconds=30] [restarts=1000] [workers=4]
-import { childPids, openFds, rssKiB, startSupervisor, statFields, waitFor } from "./lib/proc.ts";
+import { readStat } from "../src/proc.ts";
+import { childPids, openFds, rssKiB, startSupervisor, waitFor } from "./lib/proc.ts";
 
 const [seconds = 30, restarts = 1000, workers = 4] = process.argv.slice(2).map(Number);
 const port = 18_900 + Math.floor(Math.random() * 90);
@@ -79,8 +80,8 @@ const rssBefore = rssKiB(parent2);
 const ticksPerSecond = 100;
 const bootTime = Number(/btime (\d+)/.exec(await Bun.file("/proc/stat").text())?.[1]);
 const ageMs = (pid: number) => {
-  const f = statFields(pid);
-  return f ? Date.now() - (bootTime * 1000 + (Number(f[19]) / ticksPerSecond) * 1000) : 0;
+  const stat = readStat(pid);
+  return stat ? Date.now() - (bootTime * 1000 + (stat.starttime / ticksPerSecond) * 1000) : 0;
 };
 const t0 = performance.now();
 let done = 0;

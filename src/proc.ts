@@ -1,6 +1,69 @@
-// Reading other processes from /proc (Linux). Never on a request path: on heartbeats and status reads.
+// Reading processes from /proc (Linux): the one place that parses /proc/<pid>/stat and scans for
+// children. Used by the reaper (zombies), by status (RSS), and by the tests and scripts (workers, CPU).
+// Never on a request path.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+
+export interface ProcStat {
+  pid: number;
+  /** R, S, D, Z (zombie), T, ... */
+  state: string;
+  ppid: number;
+  /** CPU time in clock ticks (1/100 s on Linux). */
+  utime: number;
+  stime: number;
+  /** Start time in clock ticks after boot. */
+  starttime: number;
+}
+
+/** Fields of a /proc/<pid>/stat line; the command name may hold spaces and parentheses. */
+export function parseStat(pid: number, text: string): ProcStat | undefined {
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const [state, ppid] = rest;
+  if (state === undefined || ppid === undefined) return undefined;
+  return {
+    pid,
+    state,
+    ppid: Number(ppid),
+    utime: Number(rest[11]),
+    stime: Number(rest[12]),
+    starttime: Number(rest[19]),
+  };
+}
+
+/** undefined when the process is gone (exited and reaped). */
+export function readStat(pid: number): ProcStat | undefined {
+  try {
+    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+// Every child of `parent`, zombies included (state "Z"): one scan of /proc. The per-task `children`
+// files would be cheaper but need CONFIG_PROC_CHILDREN, absent on this project's kernel.
+export function childProcesses(parent: number): ProcStat[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  const children: ProcStat[] = [];
+  for (const entry of entries) {
+    const first = entry.charCodeAt(0);
+    if (first < 48 || first > 57) continue; // not a pid directory
+    const stat = readStat(Number(entry));
+    if (stat?.ppid === parent) children.push(stat);
+  }
+  return children;
+}
+
+/** Alive and not a zombie. */
+export const isAlive = (pid: number) => {
+  const state = readStat(pid)?.state;
+  return state !== undefined && state !== "Z";
+};
 
 /** A process's resident memory in bytes, or undefined where unknown (not Linux, process gone). */
 export function residentBytes(pid: number | undefined): number | undefined {

@@ -7,8 +7,7 @@
 // - Not `waitpid(-1, WNOHANG)`: it also reaps Bun.spawn's own children, Bun then gets ECHILD for them
 //   and crashed (FACTS.md). We wait only for specific pids: zombies whose parent is us and which the
 //   caller says are not its Bun.spawn children (`isTracked`).
-// - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us). /proc/<pid>/task/*/children
-//   would be cheaper but needs CONFIG_PROC_CHILDREN, absent on this project's kernel.
+// - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us; src/proc.ts).
 // - When: on SIGCHLD (coalesced into one scan per event-loop turn: a burst of exits costs one scan)
 //   plus a slow interval, because signals coalesce and a SIGCHLD can arrive while a scan is running.
 // - `prctl(PR_SET_CHILD_SUBREAPER, 1)`, so orphans come to us even when we are not PID 1 (systemd,
@@ -16,7 +15,7 @@
 //   not escape the supervisor's process tree.
 // - bun:ffi is loaded lazily, on start: importing it at top level added ~15 ms to every start-up.
 
-import { readdirSync, readFileSync } from "node:fs";
+import { childProcesses } from "./proc.ts";
 
 export interface ReaperOptions {
   /**
@@ -99,28 +98,9 @@ export function setChildSubreaper(libc: Libc = loadLibc()): void {
 
 /** Pids of zombies whose parent is `parent`, from /proc. */
 export function zombieChildren(parent: number): number[] {
-  const zombies: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return zombies;
-  }
-  for (const entry of entries) {
-    const first = entry.charCodeAt(0);
-    if (first < 48 || first > 57) continue; // not a pid directory
-    const stat = readStat(Number(entry));
-    if (stat?.state === "Z" && stat.ppid === parent) zombies.push(Number(entry));
-  }
-  return zombies;
-}
-
-/** State and ppid from /proc/<pid>/stat; the command name may hold spaces and parentheses. */
-export function parseStat(text: string): { state: string; ppid: number } | null {
-  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const [state, ppid] = rest;
-  if (state === undefined || ppid === undefined) return null;
-  return { state, ppid: Number(ppid) };
+  return childProcesses(parent)
+    .filter((child) => child.state === "Z")
+    .map((child) => child.pid);
 }
 
 /** A wait(2) status word: exit code when WIFEXITED, else the terminating signal's number. */
@@ -164,12 +144,4 @@ function openLibc(name: string) {
       returns: FFIType.i32,
     },
   });
-}
-
-function readStat(pid: number): { state: string; ppid: number } | null {
-  try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return null; // exited and reaped meanwhile
-  }
 }

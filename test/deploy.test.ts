@@ -1,9 +1,10 @@
 // Production deployment (issue 4): PID 1, right-sized workers, HTTPS, pre-start, pidfile, crash budget,
 // shutdown delay, environment and privileges. Real processes; PID 1 via `unshare --pid --fork`.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { zombieChildren } from "../src/reaper.ts";
 import {
   childPids,
   fixture,
@@ -21,22 +22,6 @@ const hasUnshare =
   isRoot && Bun.spawnSync(["unshare", "--pid", "--fork", "--mount-proc", "true"]).exitCode === 0;
 const hasTaskset = Bun.which("taskset") !== null;
 const hasOpenssl = Bun.which("openssl") !== null;
-
-/** Zombie children of `pid`, from /proc. */
-function zombies(pid: number): number[] {
-  return readdirSync("/proc")
-    .filter((e: string) => /^\d+$/.test(e))
-    .filter((e: string) => {
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return fields[0] === "Z" && Number(fields[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 describe.if(hasUnshare)("as PID 1 (unshare --pid --fork --mount-proc)", () => {
   test("orphans are reaped, a crashed worker is restarted, TERM stops everything with exit 0", async () => {
@@ -63,7 +48,7 @@ describe.if(hasUnshare)("as PID 1 (unshare --pid --fork --mount-proc)", () => {
     // unshare is our child; the supervisor (pid 1 inside) is unshare's child.
     const supervisor = await waitFor(() => childPids(sup.pid)[0], "the supervisor process");
     for (let i = 0; i < 20; i++) expect((await get(port)).status).toBe(200);
-    await waitFor(() => zombies(supervisor).length === 0, "no zombies", 2_000);
+    await waitFor(() => zombieChildren(supervisor).length === 0, "no zombies", 2_000);
     const [victim] = childPids(supervisor);
     process.kill(victim as number, "SIGKILL");
     await waitFor(

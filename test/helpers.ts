@@ -2,8 +2,9 @@
 // deadline, never on bare sleeps. Every supervisor started here is killed (with its process group)
 // when the test's `await using` scope ends.
 
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { childProcesses, isAlive } from "../src/proc.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const FIXTURES = join(import.meta.dir, "fixtures");
@@ -60,31 +61,12 @@ export async function waitFor<T>(
   );
 }
 
-/** Alive and not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/** Live (non-zombie) children of `pid`, from /proc. */
-export function childPids(pid: number): number[] {
-  const kids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === pid && fields[0] !== "Z") kids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return kids;
-}
+/** Alive and not a zombie; live (non-zombie) children of a pid. */
+export { isAlive };
+export const childPids = (pid: number) =>
+  childProcesses(pid)
+    .filter((child) => child.state !== "Z")
+    .map((child) => child.pid);
 
 /** GET with a fresh connection each time, so reusePort spreads requests over workers. */
 export async function get(

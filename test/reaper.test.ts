@@ -3,7 +3,8 @@
 // Each run has a control with reaping off, to show the zombies the reaper removes are really there.
 
 import { describe, expect, test } from "bun:test";
-import { decodeWaitStatus, parseStat } from "../src/reaper.ts";
+import { parseStat } from "../src/proc.ts";
+import { decodeWaitStatus } from "../src/reaper.ts";
 import { fixture } from "./helpers.ts";
 
 const FIXTURE = fixture("reaper-fixture.ts");
@@ -69,9 +70,12 @@ describe("parsing", () => {
     ["123 (sleep) Z 1 123 123 0 -1", { state: "Z", ppid: 1 }],
     ["77 (my app (v2) x) S 42 77 77 0 -1", { state: "S", ppid: 42 }],
     ["9 (a) b) R 3 9", { state: "R", ppid: 3 }],
-    ["garbage", null],
   ])("stat %p", (text, expected) => {
-    expect(parseStat(text)).toEqual(expected);
+    expect(parseStat(1, text)).toMatchObject(expected);
+  });
+
+  test("stat of garbage", () => {
+    expect(parseStat(1, "garbage")).toBeUndefined();
   });
 
   test.each([

@@ -1,8 +1,9 @@
 // Zero-downtime operations under load: rolling reload, scaling, hung and recycled workers.
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readStat } from "../src/proc.ts";
 import {
   distinctPids,
   fixture,
@@ -139,12 +140,6 @@ describe("hung and recycled workers", () => {
 
 /** utime + stime of a process, in clock ticks. */
 function readCpuTicks(pid: number): number {
-  try {
-    const stat = Bun.file(`/proc/${pid}/stat`);
-    const text = readFileSync(stat.name as string, "utf8");
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
+  const stat = readStat(pid);
+  return stat ? stat.utime + stat.stime : 0;
 }

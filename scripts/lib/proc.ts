@@ -1,39 +1,23 @@
 // Small /proc readers and process helpers shared by the load and chaos scripts (Linux).
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { childProcesses, readStat, residentBytes } from "../../src/proc.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** Live (non-zombie) children of `pid`. */
-export function childPids(pid: number): number[] {
-  const kids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const fields = statFields(Number(entry));
-    if (fields && Number(fields[1]) === pid && fields[0] !== "Z") kids.push(Number(entry));
-  }
-  return kids;
-}
-
-/** Fields of /proc/PID/stat after the command name: [state, ppid, ...]; undefined when gone. */
-export function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return undefined;
-  }
-}
+export const childPids = (pid: number) =>
+  childProcesses(pid)
+    .filter((child) => child.state !== "Z")
+    .map((child) => child.pid);
 
 export const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
-export function rssKiB(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-}
+export const rssKiB = (pid: number) => Math.round((residentBytes(pid) ?? 0) / 1024);
 
 /** utime + stime in clock ticks (1/100 s on Linux). */
 export function cpuTicks(pid: number): number {
-  const f = statFields(pid);
-  return f ? Number(f[11]) + Number(f[12]) : 0;
+  const stat = readStat(pid);
+  return stat ? stat.utime + stat.stime : 0;
 }
 
 export async function waitFor<T>(check: () => T, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
