@@ -76,6 +76,8 @@ function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef): void {
       known.add(n);
       if (def.type === "string" || def.type === "enum") takesValue.add(n);
     }
+    // citty turns `--no-access-log` into access-log = false.
+    if (def.type === "boolean") known.add(`no-${key}`);
   }
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i] as string;

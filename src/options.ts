@@ -438,12 +438,15 @@ function checkEnvName(name: string, source: string): string {
 
 /** --watch (true: the app's directory, marked as "."), --watch=a,b, or a list in a config file. */
 function toWatch(raw: unknown, source: string): string[] {
-  if (raw === true) return ["."];
-  if (raw === false) return [];
-  const list = Array.isArray(raw) ? raw.map(String) : String(raw).split(",");
-  const dirs = list.map((d) => d.trim()).filter(Boolean);
-  if (["true", "1", "yes", "on"].includes(String(raw).toLowerCase())) return ["."];
-  if (["false", "0", "no", "off"].includes(String(raw).toLowerCase())) return [];
+  if (raw === true || raw === false) return raw ? ["."] : [];
+  if (!Array.isArray(raw)) {
+    const word = String(raw).trim().toLowerCase();
+    if (["true", "1", "yes", "on"].includes(word)) return ["."];
+    if (["false", "0", "no", "off"].includes(word)) return [];
+  }
+  const dirs = (Array.isArray(raw) ? raw.map(String) : String(raw).split(","))
+    .map((d) => d.trim())
+    .filter(Boolean);
   if (dirs.length === 0) throw usageError(`${source} must name directories to watch, got '${raw}'`);
   return dirs;
 }

@@ -67,6 +67,12 @@ describe("precedence: flag > environment > config file > default", () => {
     expect(rows.get("port")).toEqual(["4300", "-p/--port"]);
   });
 
+  test("--no-<flag> turns off a boolean the config file turned on", async () => {
+    const dir = project("supervisor.config.json", JSON.stringify({ entry: "app.ts", accessLog: true }));
+    expect((await printConfig(dir)).get("accessLog")).toEqual(["true", "supervisor.config.json: accessLog"]);
+    expect((await printConfig(dir, ["--no-access-log"])).get("accessLog")).toEqual(["false", "--access-log"]);
+  });
+
   test(".json config and --config <file>", async () => {
     const dir = project("custom.json", JSON.stringify({ entry: "app.ts", workers: 2, accessLog: true }));
     const rows = await printConfig(dir, ["--config", "custom.json"]);
