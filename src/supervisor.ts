@@ -3,6 +3,7 @@
 // returns (Gunicorn's arbiter: handlers queue, the loop decides). Nothing here polls.
 
 import pkg from "../package.json" with { type: "json" };
+import type { Hooks } from "./config.ts";
 import type { ActionResult, ControlActions, Snapshot } from "./control/types.ts";
 import { decide, initialState, readyWorkers } from "./core/lifecycle.ts";
 import { KILL_MARGIN_MS } from "./core/timings.ts";
@@ -35,17 +36,9 @@ export function heartbeatInterval(timeoutMs: number): number {
     : MAX_HEARTBEAT_MS;
 }
 
-export interface SupervisionHooks {
-  /** Once every worker is first ready. */
-  onReady?: (status: Snapshot) => unknown;
-  /** A worker died unexpectedly (it is being replaced). */
-  onWorkerExit?: (exit: {
-    slot: number;
-    pid: number | null;
-    code: number | null;
-    signal: string | null;
-  }) => unknown;
-  /** Before every reload (HUP, `supervisor reload`, --watch): e.g. re-read the config file. */
+/** The config file's hooks, plus what runs before every reload (HUP, `supervisor reload`, --watch):
+ * re-reading the config file. */
+export interface SupervisionHooks extends Hooks {
   beforeReload?: () => Promise<void>;
 }
 
@@ -104,10 +97,13 @@ export function superviseWorkers(
     });
   };
 
-  /** User hooks from the config file run outside the loop; their failures are logged, never fatal. */
+  /** User hooks from the config file run after the loop's turn, never inside it; their failures are
+   * logged, never fatal. */
   const runHooks = (before: State, event: Event) => {
     const call = (name: string, fn: () => unknown) => {
-      void (async () => fn())().catch((error) => logger.error(`${name} hook failed: ${error}`));
+      queueMicrotask(() => {
+        void (async () => fn())().catch((error) => logger.error(`${name} hook failed: ${error}`));
+      });
     };
     if (hooks.onReady && before.phase === "booting" && state.phase === "running") {
       const status = snapshotOf(state, performance.now());

@@ -1,6 +1,6 @@
 // Configuration (issue 7): one precedence over four places, clear errors, check, HUP re-read, --watch.
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture, get, loadUntil, runToExit, startSupervisor, waitFor } from "./helpers.ts";
@@ -137,6 +137,29 @@ describe("bad configuration: one line per problem naming its source, exit 2", ()
     await using sup = startSupervisor(["run"], { cwd: dir });
     await sup.waitForOutput(/ready: 2 workers/);
     expect((await get(sup.port)).status).toBe(200);
+  });
+});
+
+describe("hooks", () => {
+  test("onReady and onWorkerExit run in the supervisor", async () => {
+    const dir = project();
+    const log = join(dir, "hooks.log");
+    writeFileSync(
+      join(dir, "supervisor.config.ts"),
+      `import { appendFileSync } from "node:fs";
+export default {
+  entry: "app.ts",
+  workers: 2,
+  onReady(status) { appendFileSync(${JSON.stringify(log)}, "ready " + status.workersReady + "\\n"); },
+  onWorkerExit(exit) { appendFileSync(${JSON.stringify(log)}, "exit " + exit.slot + " " + exit.signal + "\\n"); },
+};`,
+    );
+    await using sup = startSupervisor(["run"], { cwd: dir });
+    await sup.waitForOutput(/ready: 2 workers/);
+    await waitFor(() => existsSync(log) && readFileSync(log, "utf8") === "ready 2\n", "onReady");
+    const [victim] = sup.workers();
+    process.kill(victim as number, "SIGKILL");
+    await waitFor(() => /^exit \d SIGKILL$/m.test(readFileSync(log, "utf8")), "onWorkerExit");
   });
 });
 
