@@ -85,12 +85,15 @@ const ageMs = (pid: number) => {
 };
 const t0 = performance.now();
 let done = 0;
+const samples: string[] = [];
 while (done < restarts) {
   // Only workers older than the 1 s minimum uptime, so no crash-loop backoff slows the run down.
   for (const pid of childPids(parent2).filter((p) => ageMs(p) > 1_100)) {
     if (done >= restarts) break;
     process.kill(pid, "SIGKILL");
     done++;
+    // RSS along the way: a leak grows with every restart, a warming heap levels off.
+    if (done % 250 === 0) samples.push(`${done}: ${rssKiB(parent2)} KiB, ${openFds(parent2)} fds`);
   }
   await Bun.sleep(20);
 }
@@ -103,4 +106,5 @@ console.log(
 );
 console.log(`  parent open fds: ${fdsBefore} before, ${fdsAfter} after`);
 console.log(`  parent RSS: ${rssBefore} KiB before, ${rssAfter} KiB after`);
+console.log(`  along the way: ${samples.join("; ")}`);
 console.log(`  supervisor exit code after TERM: ${await sup2.stop()}`);
