@@ -4,21 +4,17 @@
 
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { checkCommand } from "./commands/check.ts";
-import { reloadCommand } from "./commands/reload.ts";
-import { runCommand } from "./commands/run.ts";
-import { scaleCommand } from "./commands/scale.ts";
-import { statusCommand } from "./commands/status.ts";
-import { stopCommand } from "./commands/stop.ts";
 import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 
-const subCommands: Record<string, CommandDef<ArgsDef>> = {
-  run: runCommand as CommandDef<ArgsDef>,
-  check: checkCommand as CommandDef<ArgsDef>,
-  status: statusCommand as CommandDef<ArgsDef>,
-  reload: reloadCommand as CommandDef<ArgsDef>,
-  scale: scaleCommand as CommandDef<ArgsDef>,
-  stop: stopCommand as CommandDef<ArgsDef>,
+/** Loaded on demand: `supervisor run` starts without evaluating the control client, and `status`
+ * without the lifecycle (start-up time is part of every launch and every restart of the service). */
+const subCommands: Record<string, () => Promise<CommandDef<ArgsDef>>> = {
+  run: () => import("./commands/run.ts").then((m) => m.runCommand as CommandDef<ArgsDef>),
+  check: () => import("./commands/check.ts").then((m) => m.checkCommand as CommandDef<ArgsDef>),
+  status: () => import("./commands/status.ts").then((m) => m.statusCommand as CommandDef<ArgsDef>),
+  reload: () => import("./commands/reload.ts").then((m) => m.reloadCommand as CommandDef<ArgsDef>),
+  scale: () => import("./commands/scale.ts").then((m) => m.scaleCommand as CommandDef<ArgsDef>),
+  stop: () => import("./commands/stop.ts").then((m) => m.stopCommand as CommandDef<ArgsDef>),
 };
 
 const main = defineCommand({
@@ -28,8 +24,9 @@ const main = defineCommand({
 
 export async function cli(argv: string[]): Promise<number> {
   const name = argv.find((a) => !a.startsWith("-"));
-  const sub = name ? subCommands[name] : undefined;
   try {
+    const load = name && Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;
+    const sub = load ? await load() : undefined;
     if (argv.includes("--help") || argv.includes("-h")) {
       console.log(plain(`${await renderUsage(sub ?? main, sub ? main : undefined)}\n`, process.stdout.isTTY));
       return ExitCode.OK;

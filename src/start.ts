@@ -4,7 +4,7 @@
 
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseAdminSpec, startAdminServer } from "./admin.ts";
+import { parseAdminSpec } from "./admin.ts";
 import { isTrackedChild } from "./children.ts";
 import type { LoadedConfig } from "./config.ts";
 import { defaultControlPath } from "./control/paths.ts";
@@ -17,8 +17,7 @@ import { createLogger, type Logger } from "./log.ts";
 import type { RunOptions, Sources } from "./options.ts";
 import { removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
-import { runPreStart } from "./pre-start.ts";
-import { type Reaper, startReaper } from "./reaper.ts";
+import type { Reaper } from "./reaper.ts";
 import {
   heartbeatInterval,
   type Supervision,
@@ -26,7 +25,6 @@ import {
   superviseWorkers,
 } from "./supervisor.ts";
 import { resolveIdentity } from "./users.ts";
-import { watchForChanges } from "./watch.ts";
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
 export type Reresolve = () => Promise<{ options: RunOptions; sources: Sources }>;
@@ -54,8 +52,10 @@ export async function startRun(
       cleanup.push(() => removePidfile(resolve(options.pidfile as string)));
     }
     let reaper: Reaper | undefined;
+    // Optional parts are imported only when asked for: start-up time is part of every launch.
     if (process.pid === 1 || options.init) {
       // PID 1 gets orphans reparented to it and no default signal actions: do an init's work.
+      const { startReaper } = await import("./reaper.ts");
       reaper = startReaper({ isTracked: isTrackedChild });
       cleanup.push(() => reaper?.stop());
     }
@@ -64,11 +64,14 @@ export async function startRun(
     const late = lateActions(() => supervision);
     const control = await openControlSocket(options, late, logger);
     if (control) cleanup.push(() => control.stop());
-    const adminServer = admin ? startAdminServer(options.admin as string, late) : undefined;
+    const adminServer = admin
+      ? (await import("./admin.ts")).startAdminServer(options.admin as string, late)
+      : undefined;
     if (adminServer) cleanup.push(() => adminServer.stop());
 
     const env: Record<string, string | undefined> = { ...process.env, ...options.env };
     if (options.preStart) {
+      const { runPreStart } = await import("./pre-start.ts");
       const code = await runPreStart(options.preStart, env, logger);
       if (code !== 0) {
         await runCleanup();
@@ -119,6 +122,7 @@ export async function startRun(
       hooks,
     );
     if (options.watch.length > 0) {
+      const { watchForChanges } = await import("./watch.ts");
       const watcher = watchForChanges(entry, options.watch, logger, () => void supervision?.actions.reload());
       cleanup.push(() => watcher.close());
     }

@@ -58,7 +58,7 @@ const retireAfter =
   config.maxRequests > 0
     ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1))
     : 0;
-const getppid = watchParent(config.parentPid);
+const parent = watchParent(config.parentPid);
 const logRequest = config.accessLog ? accessLogger(config) : undefined;
 
 // Terminal Ctrl-C reaches the whole process group; the supervisor decides and sends TERM.
@@ -67,7 +67,7 @@ process.on("SIGINT", () => {});
 process.on("SIGUSR1", () => {});
 process.on("SIGUSR2", () => {});
 process.on("SIGTERM", () => {
-  if (getppid() !== config.parentPid) return parentLost();
+  if (parent.getppid() !== config.parentPid) return parentLost();
   void drain(config.gracefulTimeoutMs);
 });
 process.on("SIGQUIT", () => process.exit(0));
@@ -138,6 +138,7 @@ function listen(options: Options, fromApp: boolean): Server<unknown> {
     }) as unknown as typeof started.reload;
   }
   send({ type: "ready" });
+  setImmediate(parent.armDeathSignal);
   // Sent from the event loop: a loop blocked by a handler sends none, and --timeout catches it.
   setInterval(() => send({ type: "heartbeat", requests: served }), config.heartbeatMs);
   listening();
@@ -423,13 +424,17 @@ function describe(value: unknown): string {
 
 /**
  * Die with the supervisor: PR_SET_PDEATHSIG delivers SIGTERM the moment it dies (Linux, glibc or musl);
- * the IPC channel's disconnect is the portable fallback (1–2 s late in a compiled binary).
- * Returns a fresh getppid(): Bun's process.ppid is read once at start-up and never changes.
+ * the IPC channel's disconnect is the portable fallback (1–2 s late in a compiled binary), and covers
+ * the time before prctl is set. prctl is set once the worker is ready, not before: bun:ffi's dlopen
+ * compiles its trampolines (~4 ms of CPU), which four workers starting at once on two cores would
+ * add to every launch and every restart.
+ * `getppid()` reads the parent afresh: Bun's process.ppid is read once at start-up and never changes.
  */
-function watchParent(parentPid: number): () => number {
+function watchParent(parentPid: number): { getppid: () => number; armDeathSignal: () => void } {
   process.on("disconnect", parentLost);
   let getppid = () => process.ppid;
-  if (process.platform === "linux") {
+  const armDeathSignal = () => {
+    if (process.platform !== "linux") return;
     for (const libc of ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`]) {
       try {
         const { dlopen } = require("bun:ffi") as typeof import("bun:ffi");
@@ -446,8 +451,8 @@ function watchParent(parentPid: number): () => number {
         // not this libc; try the next, else rely on the disconnect event
       }
     }
-  }
-  // The supervisor may have died before prctl took effect.
-  if (getppid() !== parentPid) parentLost();
-  return getppid;
+    // The supervisor may have died before prctl took effect.
+    if (getppid() !== parentPid) parentLost();
+  };
+  return { getppid: () => getppid(), armDeathSignal };
 }
