@@ -31,7 +31,7 @@ async function phase(
   const code = await sup.stop();
   const replaced = before.every((pid) => !after.includes(pid));
   console.log(
-    `| ${name} | ${what} | ${result.requests} | ${result.non2xx} | ${result.socketErrors} | ${before.join(" ")} | ${after.join(" ")} | ${replaces ? (replaced ? "yes" : "no") : "n/a"} | ${code} |`,
+    `| ${name} | ${what} | ${result.requests} | ${result.non2xx} | ${result.socketErrors}${result.socketErrors ? ` (${result.socketDetail.replace("Socket errors: ", "")})` : ""} | ${before.join(" ")} | ${after.join(" ")} | ${replaces ? (replaced ? "yes" : "no") : "n/a"} | ${code} |`,
   );
   return result.non2xx + result.socketErrors;
 }
