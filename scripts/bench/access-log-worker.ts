@@ -2,13 +2,13 @@
 // file (as under a process manager or a container runtime), alternating runs of
 //   before: the worker as committed at HEAD~ (or BASE=<rev>), log off; off: this worker, log off;
 //   text: log on, text lines; json: log on, JSON lines.
-// Not a test (bun test does not pick it up):
-//   BASE=HEAD~1 bun test/worker-access-log-bench.ts [rounds]
+// A benchmark script, not a test:
+//   BASE=HEAD~1 bun scripts/bench/access-log-worker.ts [rounds]
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixture, get, ROOT } from "./helpers.ts";
-import { startWorkers } from "./worker-harness.ts";
+import { fixture, get, ROOT } from "../../test/helpers.ts";
+import { startWorkers } from "../../test/worker-harness.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
 const base = process.env.BASE;
