@@ -43,7 +43,13 @@ export async function cli(argv: string[]): Promise<number> {
           : "missing a command, e.g. supervisor run app.ts -w 4",
       );
     }
-    rejectUnknownFlags(argv.slice(argv.indexOf(name as string) + 1), (await resolveArgs(sub)) ?? {});
+    // Only `scale` takes a negative number (`scale -1`); elsewhere `-1` is a typo'd flag.
+    const negatives = name === "scale";
+    rejectUnknownFlags(
+      argv.slice(argv.indexOf(name as string) + 1),
+      (await resolveArgs(sub)) ?? {},
+      negatives,
+    );
     const { result } = await runCitty(sub, { rawArgs: argv.slice(argv.indexOf(name as string) + 1) });
     return typeof result === "number" ? result : ExitCode.OK;
   } catch (error) {
@@ -62,7 +68,7 @@ async function resolveArgs(cmd: CommandDef<ArgsDef>): Promise<ArgsDef | undefine
 }
 
 /** citty keeps unknown flags silently; a typo like `--worker 4` must not start 1 worker instead. */
-function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef): void {
+function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef, negativeValues: boolean): void {
   const takesValue = new Set<string>();
   const known = new Set<string>();
   for (const [key, def] of Object.entries(argsDef)) {
@@ -79,8 +85,8 @@ function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef): void {
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i] as string;
     if (arg === "--") return;
-    // A negative number is a value (`supervisor scale -1`), never a flag.
-    if (!arg.startsWith("-") || arg === "-" || /^-\d+$/.test(arg)) continue;
+    // For `scale`, a negative number is a value (`supervisor scale -1`), never a flag.
+    if (!arg.startsWith("-") || arg === "-" || (negativeValues && /^-\d+$/.test(arg))) continue;
     const flag = arg.replace(/^--?/, "").split("=")[0] as string;
     if (!known.has(flag)) throw usageError(`unknown option '${arg.split("=")[0]}' (see --help)`);
     if (takesValue.has(flag) && !arg.includes("=")) {

@@ -27,10 +27,12 @@ describe("usage errors exit 2 with one line", () => {
     [["run", app, "--boot-timeout", "0"], /--boot-timeout must be a number of seconds, more than 0/],
     [["run", app, "--wokers", "2"], /unknown option '--wokers'/],
     [["run", app, "-x"], /unknown option '-x'/],
+    [["run", app, "-1"], /unknown option '-1'/],
     [["run", app, "-p", "8999", "-w"], /option '-w' needs a value/],
     [["run", "does-not-exist.ts"], /app file not found: does-not-exist.ts/],
     [["run", "test"], /app entry is not a file: test/],
     [["run"], /missing the app to run/],
+    [["run", app, "other.ts"], /unexpected argument 'other.ts': one app entry only/],
     [["serve", app], /unknown command 'serve'/],
   ])("%p", async (args, pattern) => {
     const { code, stderr } = await runToExit(args as string[], { port: freePort() });

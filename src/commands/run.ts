@@ -3,6 +3,7 @@
 
 import { type ArgsDef, defineCommand } from "citty";
 import { findConfig, type LoadedConfig, loadConfig } from "../config.ts";
+import { usageError } from "../exit-codes.ts";
 import { configKey, envName, OPTIONS, type RunOptions, resolveRunOptions, type Sources } from "../options.ts";
 import { startRun } from "../start.ts";
 
@@ -55,6 +56,9 @@ export const runCommand = defineCommand({
 
 /** The same resolution for `run` and `check`: flags, environment, then the config file. */
 export async function resolveFromCli(args: Record<string, unknown>, rawArgs: string[]) {
+  const extra = (Array.isArray(args._) ? args._ : []).slice(1);
+  if (extra.length > 0)
+    throw usageError(`unexpected argument '${extra[0]}': one app entry only (see --help)`);
   const flags: Record<string, unknown> = { entry: args.entry };
   for (const spec of OPTIONS) {
     if (spec.flag === "env" || spec.flag === "watch") continue;
