@@ -119,6 +119,8 @@ describe("reaping: an unexpected exit is replaced in the same slot", () => {
     const fx = d.send({ type: "exit", id: victim.id, code, signal }, 5_000);
     expect(of(fx, "spawn")).toEqual([{ type: "spawn", id: 3, slot: 1 }]);
     expect(d.logs("warn")).toEqual([`worker 1 (pid 101) died: ${how} after 5.0 s; restarting`]);
+    d.send({ type: "ready", id: 3 }, 20);
+    expect(d.logs("info").at(-1)).toBe("worker 1 (pid 102) ready in 20 ms");
     expect(d.state.restarts.crash).toBe(1);
     expect(d.state.slotRestarts).toEqual({ 1: 1 });
   });

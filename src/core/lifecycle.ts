@@ -168,6 +168,10 @@ function workerReady(ctx: Ctx, w: WorkerRecord): void {
   w.readyAt = ctx.now;
   ctx.fx.push({ type: "clear-timer", key: bootTimer(w.id) });
   armHeartbeat(ctx, w);
+  // A restarted (or added) worker says so; rolling replacements are summed up by their own lines.
+  if (s.phase === "running" && w.replacementOf === undefined) {
+    log(ctx, "info", `${label(w)} ready in ${formatDuration(ctx.now - w.startedAt)}`);
+  }
   if (w.replacementOf !== undefined) {
     const old = s.workers.find((x) => x.id === w.replacementOf);
     delete w.replacementOf;
