@@ -25,6 +25,11 @@ export interface LoggerOptions {
 }
 
 export async function createLogger(options: LoggerOptions = {}): Promise<Logger> {
+  // A reader that went away (`supervisor run ... | head`) reports EPIPE as an 'error' event on the
+  // stream, after the write returned: without a listener Bun prints it with a stack for every line.
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount("error") === 0) stream.on("error", () => {});
+  }
   const tty = options.tty ?? Boolean(process.stderr.isTTY && process.stdout.isTTY);
   const level = LogLevels[options.level ?? "info"];
   if (options.format !== "json" && tty) {
@@ -41,7 +46,8 @@ const messageOf = (entry: LogObject) =>
   entry.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a, { colors: false }))).join(" ");
 
 /** warn and error go to stderr, the rest to stdout, as consola's own reporters do. A closed pipe
- * (`supervisor run ... | head`) must not break the supervisor: a line that cannot be written is dropped. */
+ * (`supervisor run ... | head`) must not break the supervisor: a line that cannot be written is dropped
+ * (a synchronous throw here, an 'error' event on the stream otherwise: see createLogger). */
 function write(entry: LogObject, line: string): void {
   try {
     (entry.level < LogLevels.info ? process.stderr : process.stdout).write(line);

@@ -1,6 +1,18 @@
 // `supervisor run` from source, with real workers on a real port.
 import { describe, expect, test } from "bun:test";
-import { distinctPids, fixture, get, isAlive, pidOf, startSupervisor, waitFor } from "./helpers.ts";
+import { join } from "node:path";
+import {
+  childPids,
+  distinctPids,
+  fixture,
+  freePort,
+  get,
+  isAlive,
+  pidOf,
+  ROOT,
+  startSupervisor,
+  waitFor,
+} from "./helpers.ts";
 
 const app = fixture("pid-app.ts");
 const READY = /ready: \d+ workers? listening/;
@@ -98,6 +110,42 @@ describe("restarts", () => {
     await sup.waitForOutput(/restarting in 150 ms \(3 early deaths in a row\)/, 15_000);
     expect(sup.output()).toMatch(/restarting in 100 ms \(2 early deaths in a row\)/);
     expect(isAlive(sup.pid)).toBe(true);
+  });
+});
+
+describe("a closed stdout (supervisor run ... | head -1)", () => {
+  test("log lines that cannot be written are dropped: no EPIPE noise, restarts still happen", async () => {
+    const port = freePort();
+    const proc = Bun.spawn(
+      [process.execPath, join(ROOT, "src", "cli.ts"), "run", app, "-w", "2", "-p", String(port)],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    try {
+      const reader = proc.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toMatch(/starting 2 workers/);
+      await reader.cancel(); // the reader goes away, as `head -1` does
+      const [victim] = await waitFor(() => {
+        const kids = childPids(proc.pid);
+        return kids.length === 2 ? kids : undefined;
+      }, "2 workers");
+      await waitFor(async () => (await get(port)).status === 200, "serving");
+      process.kill(victim as number, "SIGKILL");
+      await waitFor(() => {
+        const kids = childPids(proc.pid);
+        return kids.length === 2 && !kids.includes(victim as number);
+      }, "a replacement");
+      process.kill(proc.pid, "SIGTERM");
+      expect(await proc.exited).toBe(0);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr).not.toMatch(/EPIPE|^\s+at /m);
+      expect(stderr).toMatch(/died: signal SIGKILL/);
+    } finally {
+      proc.kill("SIGKILL");
+    }
   });
 });
 
