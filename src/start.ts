@@ -10,6 +10,7 @@ import type { LoadedConfig } from "./config.ts";
 import { defaultControlPath } from "./control/paths.ts";
 import { type ControlServer, startControlServer } from "./control/server.ts";
 import type { ControlActions } from "./control/types.ts";
+import { noRestarts } from "./core/lifecycle.ts";
 import { availableCpus } from "./cpus.ts";
 import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 import type { HostOptions } from "./host.ts";
@@ -249,7 +250,7 @@ function lateActions(current: () => Supervision | undefined): ControlActions & {
         workersConfigured: 0,
         workersReady: 0,
         workers: [],
-        restarts: { crash: 0, timeout: 0, memory: 0, "max-requests": 0, reload: 0 },
+        restarts: noRestarts(),
       },
     isShuttingDown: () => current()?.actions.isShuttingDown() ?? false,
     reload: () => current()?.actions.reload() ?? Promise.resolve(notYet),

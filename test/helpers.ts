@@ -139,19 +139,8 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
-  let all = "";
-  let out = "";
-  let err = "";
-  const pump = async (stream: ReadableStream<Uint8Array>, isErr: boolean) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) {
-      const text = decoder.decode(chunk, { stream: true });
-      all += text;
-      if (isErr) err += text;
-      else out += text;
-    }
-  };
-  const pumped = Promise.all([pump(proc.stdout, false), pump(proc.stderr, true)]);
+  const output = collectOutput(proc.stdout, proc.stderr);
+  const pumped = output.done;
   const exited = proc.exited.then(async (code) => {
     await pumped;
     return code;
@@ -160,11 +149,15 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
     proc,
     pid: proc.pid,
     port,
-    output: () => all,
-    stdout: () => out,
-    stderr: () => err,
+    output: output.all,
+    stdout: output.stdout,
+    stderr: output.stderr,
     waitForOutput: (pattern, timeoutMs = 10_000) =>
-      waitFor(() => pattern.exec(all)?.[0], `output matching ${pattern}; got:\n${all}`, timeoutMs),
+      waitFor(
+        () => pattern.exec(output.all())?.[0],
+        `output matching ${pattern}; got:\n${output.all()}`,
+        timeoutMs,
+      ),
     workers: () => childPids(proc.pid),
     exited,
     async [Symbol.asyncDispose]() {
@@ -184,6 +177,27 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
       await exited;
     },
   };
+}
+
+/** Everything a child prints, as it arrives: stdout, stderr and both interleaved; `done` once both end. */
+export function collectOutput(
+  stdout: ReadableStream<Uint8Array> | undefined,
+  stderr: ReadableStream<Uint8Array>,
+) {
+  let all = "";
+  let out = "";
+  let err = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, isErr: boolean) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      all += text;
+      if (isErr) err += text;
+      else out += text;
+    }
+  };
+  const done = Promise.all([stdout ? pump(stdout, false) : undefined, pump(stderr, true)]);
+  return { all: () => all, stdout: () => out, stderr: () => err, done };
 }
 
 /** Run a supervisor command to completion and return its exit code and output. */

@@ -6,7 +6,7 @@
 import { workerCommand } from "../src/host.ts";
 import type { WorkerConfig, WorkerMessage } from "../src/worker/protocol.ts";
 import { workerJavaScript } from "../src/worker/source.ts";
-import { freePort, ROOT } from "./helpers.ts";
+import { collectOutput, freePort, ROOT } from "./helpers.ts";
 
 const transpile = (source: string) => new Bun.Transpiler({ loader: "ts" }).transformSync(source);
 /** The worker's code exactly as host.ts gets it (there at bundle time, through a macro). */
@@ -80,26 +80,14 @@ export function startWorkers(entry: string, options: HarnessOptions = {}): Worke
         messages.push(message);
       },
     });
-    let out = "";
-    let err = "";
-    const pump = async (stream: ReadableStream<Uint8Array>, isErr: boolean) => {
-      const decoder = new TextDecoder();
-      for await (const chunk of stream) {
-        const text = decoder.decode(chunk, { stream: true });
-        if (isErr) err += text;
-        else out += text;
-      }
-    };
     const stdout = proc.stdout as ReadableStream<Uint8Array> | number | undefined;
-    const pumped = Promise.all([
-      stdout instanceof ReadableStream ? pump(stdout, false) : undefined,
-      pump(proc.stderr, true),
-    ]);
+    const output = collectOutput(stdout instanceof ReadableStream ? stdout : undefined, proc.stderr);
+    const pumped = output.done;
     const exited = proc.exited.then(async (code) => {
       await pumped;
       return code;
     });
-    return { proc, pid: proc.pid, slot, messages, stdout: () => out, stderr: () => err, exited };
+    return { proc, pid: proc.pid, slot, messages, stdout: output.stdout, stderr: output.stderr, exited };
   });
   let exitedEarly: number | undefined;
   for (const w of workers) void w.exited.then((code) => (exitedEarly ??= code));

@@ -1,6 +1,10 @@
 // What a running supervisor tells about itself and what it can be asked to do: the contract between
 // the lifecycle shell (src/supervisor.ts) and its control socket, admin endpoint and metrics.
 
+import type { RestartReason } from "../core/types.ts";
+
+export type { RestartReason };
+
 export type WorkerState = "starting" | "ready" | "draining";
 
 export interface WorkerSnapshot {
@@ -16,9 +20,6 @@ export interface WorkerSnapshot {
   /** Requests this worker has served (from its heartbeat; 0 when not counted). */
   requests: number;
 }
-
-/** Why a worker was replaced; the label of supervisor_worker_restarts_total. */
-export type RestartReason = "crash" | "timeout" | "memory" | "max-requests" | "reload";
 
 export interface Snapshot {
   pid: number;

@@ -30,11 +30,20 @@ export function initialState(config: Config, now: number): State {
     startedAt: now,
     exitCode: ExitCode.OK,
     bootErrorShown: false,
-    restarts: { crash: 0, timeout: 0, memory: 0, "max-requests": 0, reload: 0 },
+    restarts: noRestarts(),
     slotRestarts: {},
     reloadSeq: 0,
   };
 }
+
+/** Zero replacements for every reason (a fresh supervisor, or one not started yet). */
+export const noRestarts = (): Record<RestartReason, number> => ({
+  crash: 0,
+  timeout: 0,
+  memory: 0,
+  "max-requests": 0,
+  reload: 0,
+});
 
 export function decide(state: State, event: Event, now: number): Decision {
   const s = structuredClone(state);
