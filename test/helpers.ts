@@ -258,3 +258,42 @@ export async function loadUntil(
 function withoutUndefined(env: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
+
+const canIsolateNetwork =
+  process.getuid?.() === 0 &&
+  Bun.spawnSync([
+    "unshare",
+    "--net",
+    "/bin/sh",
+    "-c",
+    "ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=1",
+  ]).exitCode === 0;
+
+/**
+ * Run a test script and parse the JSON line it prints last. As root, in a private network namespace
+ * with its own loopback and net.ipv4.tcp_migrate_req=1 (what README tells deployments to set; the
+ * machine's own setting is untouched); elsewhere, directly.
+ */
+export async function runScenario<T>(script: string, args: string[]): Promise<T & { isolated: boolean }> {
+  const bun = [process.execPath, script, ...args];
+  const argv = canIsolateNetwork
+    ? [
+        "unshare",
+        "--net",
+        "/bin/sh",
+        "-c",
+        'ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=1 && exec "$@"',
+        "sh",
+        ...bun,
+      ]
+    : bun;
+  const proc = Bun.spawn(argv, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  const last = out.trim().split("\n").at(-1) ?? "";
+  if (code !== 0 || !last.startsWith("{")) throw new Error(`${script} failed (${code}):\n${out}\n${err}`);
+  return { ...(JSON.parse(last) as T), isolated: canIsolateNetwork };
+}

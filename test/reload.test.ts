@@ -9,40 +9,34 @@ import {
   fixture,
   get,
   isAlive,
-  loadUntil,
   pidOf,
+  runScenario,
   startSupervisor,
   waitFor,
 } from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
 
-/** Count lines matching `pattern` in the output so far. */
-const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern, "g"))?.length ?? 0;
+/** What test/fixtures/drain-under-load.ts reports (run in a private network namespace when root). */
+interface Scenario {
+  ok: number;
+  failed: number;
+  errors: string[];
+  pids: number[];
+  before: number[];
+  after: number[];
+  output: string;
+}
 
 describe("rolling reload (HUP)", () => {
   test("three reloads under load: 0 failed requests, every worker pid replaced", async () => {
-    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2"]);
-    await sup.waitForOutput(READY);
-    const before = new Set(sup.workers());
-    const reloads = (async () => {
-      await Bun.sleep(300); // let the load reach full speed first
-      for (let i = 1; i <= 3; i++) {
-        process.kill(sup.pid, "SIGHUP");
-        await waitFor(() => count(sup.output(), /reload finished/) >= i, `reload ${i}`);
-      }
-      // Old workers are drained after their replacements are ready; wait until they are gone.
-      await waitFor(() => sup.workers().length === 2, "the last old workers to exit");
-      await Bun.sleep(300);
-    })();
-    const load = await loadUntil(sup.port, reloads);
-    expect(load.errors).toEqual([]);
-    expect(load.failed).toBe(0);
-    expect(load.ok).toBeGreaterThan(100);
-    const after = sup.workers();
-    expect(after).toHaveLength(2);
-    for (const pid of after) expect(before.has(pid)).toBe(false);
-    expect(sup.output()).toMatch(/reload finished: 2 workers replaced in \d+ ms/);
+    const run = await runScenario<Scenario>(fixture("drain-under-load.ts"), ["reload"]);
+    expect(run.errors).toEqual([]);
+    expect(run.failed).toBe(0);
+    expect(run.ok).toBeGreaterThan(100);
+    expect(run.after).toHaveLength(2);
+    for (const pid of run.after) expect(run.before.includes(pid)).toBe(false);
+    expect(run.output).toMatch(/reload finished: 2 workers replaced in \d+ ms/);
   });
 
   test("a reload with a broken app file keeps the old workers serving; fixing it reloads fine", async () => {
@@ -103,22 +97,10 @@ describe("hung and recycled workers", () => {
   });
 
   test("--max-requests 100 recycles workers under load with 0 failed requests", async () => {
-    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--max-requests", "100"]);
-    await sup.waitForOutput(READY);
-    const before = new Set(sup.workers());
-    const recycled = waitFor(
-      () => count(sup.output(), /will be replaced \(max-requests/) >= 4,
-      "4 recycles",
-      20_000,
-    );
-    const load = await loadUntil(
-      sup.port,
-      recycled.then(() => Bun.sleep(500)),
-      4,
-    );
-    expect(load.errors).toEqual([]);
-    expect(load.failed).toBe(0);
-    expect([...load.pids].filter((pid) => !before.has(pid)).length).toBeGreaterThanOrEqual(2);
+    const run = await runScenario<Scenario>(fixture("drain-under-load.ts"), ["max-requests"]);
+    expect(run.errors).toEqual([]);
+    expect(run.failed).toBe(0);
+    expect(run.pids.filter((pid) => !run.before.includes(pid)).length).toBeGreaterThanOrEqual(2);
   });
 
   test("--max-memory replaces a worker whose RSS stays above the limit", async () => {
