@@ -28,9 +28,11 @@ export interface HostOptions {
   gid?: number;
 }
 
+/** The worker's code, bundled into one script when the supervisor is bundled (a macro: no work at run time). */
+const workerJs = workerJavaScript();
+
 export function createWorkerHost(options: HostOptions, emit: (event: Event) => void): WorkerHost {
   const procs = new Map<number, Subprocess>();
-  const workerJs = workerJavaScript();
 
   return {
     spawn(id, slot) {

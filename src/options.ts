@@ -16,6 +16,10 @@ export interface RunOptions {
   bootTimeoutMs: number;
   /** Hung-worker (heartbeat) timeout; 0 = off. */
   timeoutMs: number;
+  /** Connection idle timeout (Bun.serve's idleTimeout); undefined = follow timeoutMs; 0 = none. */
+  keepAliveMs: number | undefined;
+  /** Largest request body a worker accepts (Bun.serve's maxRequestBodySize); 0 = no limit. */
+  maxBodyBytes: number;
   /** Replace a worker after about this many requests; 0 = never. */
   maxRequests: number;
   maxRequestsJitter: number;
@@ -65,6 +69,10 @@ export interface OptionSpec<K extends OptionKey = OptionKey> {
 }
 
 export const MAX_WORKERS = 1024;
+/** Bun.serve's own default maxRequestBodySize. */
+export const DEFAULT_MAX_BODY_BYTES = 128 * 2 ** 20;
+/** Bun.serve's largest idleTimeout, in seconds. */
+export const MAX_IDLE_TIMEOUT_S = 255;
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = "0.0.0.0";
 
@@ -111,6 +119,22 @@ export const OPTIONS: OptionSpec[] = [
     30_000,
     seconds(0),
     { valueHint: "seconds" },
+  ),
+  opt(
+    "keepAliveMs",
+    "keep-alive",
+    "Seconds a connection may stay idle (between requests, or waiting for a slow handler's answer) before it is closed; default: --timeout's, at most 255; 0 = never",
+    undefined,
+    toKeepAlive,
+    { valueHint: "seconds" },
+  ),
+  opt(
+    "maxBodyBytes",
+    "max-body-size",
+    "Largest request body a worker accepts (larger ones get 413), e.g. 10M; 0 = no limit",
+    DEFAULT_MAX_BODY_BYTES,
+    toBytes,
+    { valueHint: "size" },
   ),
   opt(
     "maxRequests",
@@ -386,6 +410,14 @@ function seconds(min: number) {
     }
     return Math.round(n * 1000);
   };
+}
+
+function toKeepAlive(raw: unknown, source: string): number {
+  const ms = seconds(0)(raw, source);
+  if (ms > MAX_IDLE_TIMEOUT_S * 1000) {
+    throw usageError(`${source} must be at most ${MAX_IDLE_TIMEOUT_S} seconds (Bun's limit), got '${raw}'`);
+  }
+  return ms;
 }
 
 function whole(raw: unknown, source: string): number {

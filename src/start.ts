@@ -15,7 +15,7 @@ import { availableCpus } from "./cpus.ts";
 import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
-import type { RunOptions, Sources } from "./options.ts";
+import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
 import { removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
 import type { Reaper } from "./reaper.ts";
@@ -91,7 +91,7 @@ export async function startRun(
       `control socket: ${control?.path ?? "none"}${adminServer ? `; admin: ${adminServer.url}` : ""}`,
     );
     const hostOptions: HostOptions = {
-      worker: workerSettings(options, entry),
+      worker: workerSettings(options, sources, entry),
       env,
       ...(identity?.uid === undefined ? {} : { uid: identity.uid }),
       ...(identity?.gid === undefined ? {} : { gid: identity.gid }),
@@ -103,7 +103,7 @@ export async function startRun(
     if (config && reresolve) {
       hooks.beforeReload = async () => {
         const next = await reresolve();
-        applyOnReload(next.options, options, hostOptions, supervision as Supervision, logger);
+        applyOnReload(next, options, hostOptions, supervision as Supervision, logger);
         options = next.options;
       };
     }
@@ -176,12 +176,13 @@ async function openControlSocket(
   }
 }
 
-function workerSettings(options: RunOptions, entry: string): HostOptions["worker"] {
+function workerSettings(options: RunOptions, sources: Sources, entry: string): HostOptions["worker"] {
   return {
     entry,
     port: options.port,
     host: options.host,
     gracefulTimeoutMs: options.gracefulTimeoutMs,
+    bootTimeoutMs: options.bootTimeoutMs,
     heartbeatMs: heartbeatInterval(options.timeoutMs),
     maxRequests: options.maxRequests,
     maxRequestsJitter: options.maxRequestsJitter,
@@ -190,13 +191,33 @@ function workerSettings(options: RunOptions, entry: string): HostOptions["worker
       : {}),
     accessLog: options.accessLog,
     logFormat: options.logFormat,
+    idleTimeout: idleTimeout(options),
+    maxBody: {
+      bytes: options.maxBodyBytes > 0 ? options.maxBodyBytes : Number.MAX_SAFE_INTEGER,
+      explicit: sources.maxBodyBytes !== "default",
+    },
+    development: options.watch.length > 0,
   };
+}
+
+/**
+ * Bun.serve's idleTimeout cuts a handler that sends nothing for that long (its default, 10 s, is far
+ * below --timeout's 30 s). Unless --keep-alive says otherwise it follows --timeout, so any request
+ * the hung-worker check allows can complete: --timeout off (0) gives Bun's maximum, 255 s.
+ */
+function idleTimeout(options: RunOptions): { seconds: number; explicit: boolean } {
+  if (options.keepAliveMs !== undefined) {
+    // Bun.serve takes whole seconds; only the user sets keepAliveMs, so it wins over the app's own.
+    return { seconds: Math.ceil(options.keepAliveMs / 1000), explicit: true };
+  }
+  const follow = options.timeoutMs > 0 ? Math.ceil(options.timeoutMs / 1000) : MAX_IDLE_TIMEOUT_S;
+  return { seconds: Math.min(MAX_IDLE_TIMEOUT_S, follow), explicit: false };
 }
 
 /** HUP re-read the config file: what workers are started with changes now (the reload then replaces
  * every worker); the address, user and files the supervisor itself holds need a restart. */
 function applyOnReload(
-  next: RunOptions,
+  { options: next, sources }: { options: RunOptions; sources: Sources },
   prev: RunOptions,
   host: HostOptions,
   supervision: Supervision,
@@ -217,7 +238,11 @@ function applyOnReload(
       logger.warn(`config: ${key} changed; it takes effect at the next start, not on reload`);
     }
   }
-  host.worker = { ...workerSettings(next, checkEntry(next.entry)), port: prev.port, host: prev.host };
+  host.worker = {
+    ...workerSettings(next, sources, checkEntry(next.entry)),
+    port: prev.port,
+    host: prev.host,
+  };
   host.env = { ...process.env, ...next.env };
   supervision.emit({
     type: "configure",

@@ -274,7 +274,11 @@ const canIsolateNetwork =
  * with its own loopback and net.ipv4.tcp_migrate_req=1 (what README tells deployments to set; the
  * machine's own setting is untouched); elsewhere, directly.
  */
-export async function runScenario<T>(script: string, args: string[]): Promise<T & { isolated: boolean }> {
+export async function runScenario<T>(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<T & { isolated: boolean }> {
   const bun = [process.execPath, script, ...args];
   const argv = canIsolateNetwork
     ? [
@@ -287,7 +291,12 @@ export async function runScenario<T>(script: string, args: string[]): Promise<T 
         ...bun,
       ]
     : bun;
-  const proc = Bun.spawn(argv, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [out, err, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),

@@ -55,11 +55,15 @@ export function startWorkers(entry: string, options: HarnessOptions = {}): Worke
       slot,
       parentPid: process.pid,
       gracefulTimeoutMs: 5_000,
+      bootTimeoutMs: 30_000,
       heartbeatMs: 1_000,
       maxRequests: 0,
       maxRequestsJitter: 0,
       accessLog: false,
       logFormat: "pretty",
+      idleTimeout: { seconds: 30, explicit: false },
+      maxBody: { bytes: 128 * 2 ** 20, explicit: false },
+      development: false,
       ...options.config,
     };
     const messages: WorkerMessage[] = [];

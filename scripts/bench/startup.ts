@@ -3,9 +3,11 @@
 // compiled supervisor acting as bun (BUN_BE_BUN=1), as its workers do.
 // usage: bun scripts/bench/startup.ts [SUPERVISOR_BIN]   (default: a copy of dist/supervisor)
 
-import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { WorkerConfig } from "../../src/worker/protocol.ts";
+import { workerJavaScript } from "../../src/worker/source.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const runs = Number(process.env.RUNS ?? 15);
@@ -20,11 +22,9 @@ const asBun = { ...process.env, BUN_BE_BUN: "1" };
 const serveAndExit = `const app=(await import(${JSON.stringify(app)})).default;const s=Bun.serve({...app,port:${port},hostname:"127.0.0.1",reusePort:true});s.stop(true);process.exit(0)`;
 const ffi = `const {dlopen}=require("bun:ffi");dlopen("libc.so.6",{prctl:{args:["i32","u64","u64","u64","u64"],returns:"i32"},getppid:{args:[],returns:"i32"}}).symbols.prctl(1,15,0,0,0)`;
 
-// The supervisor's real worker: src/worker/main.ts as JavaScript in the environment, run by a `-e`
-// stub, exactly as src/host.ts starts it (read here, not changed).
-const workerJs = new Bun.Transpiler({ loader: "ts" }).transformSync(
-  readFileSync(join(root, "src/worker/main.ts"), "utf8"),
-);
+// The supervisor's real worker: src/worker/ bundled into one script in the environment, run by a `-e`
+// stub, exactly as src/host.ts starts it.
+const workerJs = workerJavaScript();
 const stub = `await (async()=>{}).constructor("require",process.env.SUPERVISOR_WORKER_JS)(require)`;
 const workerEnv = (p: number) => ({
   ...asBun,
@@ -38,10 +38,16 @@ const workerEnv = (p: number) => ({
     slot: 0,
     parentPid: process.pid,
     gracefulTimeoutMs: 1000,
+    bootTimeoutMs: 30_000,
     heartbeatMs: 0,
     maxRequests: 0,
     maxRequestsJitter: 0,
-  }),
+    accessLog: false,
+    logFormat: "pretty",
+    idleTimeout: { seconds: 30, explicit: false },
+    maxBody: { bytes: 128 * 2 ** 20, explicit: false },
+    development: false,
+  } satisfies WorkerConfig),
 });
 
 interface Piece {

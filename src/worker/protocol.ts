@@ -11,6 +11,8 @@ export interface WorkerConfig {
   /** The supervisor's pid: when getppid() stops returning it, the supervisor is gone. */
   parentPid: number;
   gracefulTimeoutMs: number;
+  /** --boot-timeout: how long a module that starts its server after its import is waited for. */
+  bootTimeoutMs: number;
   /** How often to send a heartbeat (request count; the supervisor reads RSS when it arrives). */
   heartbeatMs: number;
   /** Ask to be replaced after about this many requests; 0 = never. */
@@ -23,15 +25,26 @@ export interface WorkerConfig {
   accessLog: boolean;
   /** --log-format: access-log lines as text or JSON lines. */
   logFormat: "pretty" | "json";
+  /** --keep-alive: Bun.serve's `idleTimeout` in seconds (0 = none). `explicit` when the user set it,
+   * so it wins over the app's own `idleTimeout`; otherwise the app's wins. */
+  idleTimeout: { seconds: number; explicit: boolean };
+  /** --max-body-size: Bun.serve's `maxRequestBodySize`; `explicit` as for idleTimeout. */
+  maxBody: { bytes: number; explicit: boolean };
+  /** Serve in Bun's development mode (error pages with the source): only with --watch, unless the app
+   * sets `development` itself. */
+  development: boolean;
 }
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
-/** The worker's own code (this folder's main.ts as JavaScript), run by a short `bun -e` stub. */
+/** The worker's own code (this folder bundled into one script), run by a short `bun -e` stub. */
 export const WORKER_SOURCE_ENV = "SUPERVISOR_WORKER_JS";
 
 /** Worker -> supervisor, over Bun's IPC channel. */
 export type WorkerMessage =
-  | { type: "ready" }
+  /** Listening; `startupMs` is the time the app's own start-up work took (its import, top-level await included). */
+  | { type: "ready"; startupMs: number }
   | { type: "boot-error"; message: string }
+  /** Sent once, at the first request: from then on a death is not a boot-time crash loop. */
+  | { type: "serving" }
   | { type: "heartbeat"; requests: number }
   | { type: "retire"; reason: "max-requests" };

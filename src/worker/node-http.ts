@@ -1,0 +1,77 @@
+// node:http apps (Express, Fastify, Koa, NestJS, `http.createServer(...).listen()`): Bun's node:http
+// listens through Bun.serve with `onNodeHTTPRequest` and no `fetch`, so bun-server.ts puts the app's
+// first node server on the shared port, but its requests never reach a fetch wrapper. They are seen
+// here instead, on the node server's own "request" event: counted, logged, and told to close while
+// draining; and the drain closes the node server the Node way (`close()` waits for the requests in
+// flight; idle keep-alive connections are closed at once).
+
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { logRequest } from "./access-log.ts";
+import { phase } from "./context.ts";
+import { countRequest } from "./requests.ts";
+
+/** While a node server closes, how often its idle keep-alive connections are closed again. */
+const IDLE_SWEEP_MS = 50;
+
+let main: Server | undefined;
+/** The node server whose listen() is on the stack: the one a Bun.serve call made now belongs to. */
+let listening: Server | undefined;
+
+/** Watch every node:http server's listen() and "request" events (only the main one's are ours). */
+export function hookNodeHttp(): void {
+  const http = require("node:http") as typeof import("node:http");
+  const proto = http.Server.prototype as Server & Record<string, unknown>;
+  const listen = proto.listen;
+  proto.listen = function (this: Server, ...args: unknown[]) {
+    listening = this;
+    try {
+      return (listen as (...a: unknown[]) => Server).apply(this, args);
+    } finally {
+      listening = undefined;
+    }
+  } as typeof proto.listen;
+  const emit = proto.emit;
+  proto.emit = function (this: Server, event: string | symbol, ...args: unknown[]) {
+    if (event === "request" && this === main)
+      onRequest(args[0] as IncomingMessage, args[1] as ServerResponse);
+    return (emit as (...a: unknown[]) => boolean).call(this, event, ...args);
+  } as typeof proto.emit;
+}
+
+/** bun-server.ts took a node server's Bun.serve call as the worker's server: remember which node server. */
+export function adoptNodeServer(): void {
+  main ??= listening;
+}
+
+/** Stop accepting, close idle keep-alive connections, resolve when the requests in flight are done. */
+export function closeNodeServer(): Promise<void> {
+  const server = main;
+  if (!server) return Promise.resolve();
+  return new Promise((resolve) => {
+    // A response that was already on its way when the drain began went out without `Connection: close`:
+    // its connection turns idle only afterwards, so idle connections are closed again until done.
+    const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+    server.close(() => {
+      clearInterval(sweep);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** Past the grace: drop whatever connections are left. */
+export function forceCloseNodeServer(): void {
+  main?.closeAllConnections();
+}
+
+// --- internal ---
+
+function onRequest(req: IncomingMessage, res: ServerResponse): void {
+  countRequest();
+  if (phase.closing) res.setHeader("connection", "close");
+  const log = logRequest;
+  if (log) {
+    const start = performance.now();
+    res.once("finish", () => log(req.method ?? "GET", req.url ?? "/", res.statusCode, start));
+  }
+}
