@@ -2,7 +2,7 @@
 // before a process starts (each failure is one line and an exit code, with nothing left behind), run
 // --pre-start, then supervise the workers until they are all gone, and clean up.
 
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseAdminSpec } from "./admin.ts";
 import { isTrackedChild } from "./children.ts";
@@ -309,7 +309,27 @@ function checkEntry(entry: string): string {
   }
   if (!isFile) throw usageError(`app entry is not a file: ${entry}`);
   checkReadable(path, "app file", entry);
+  if (holdsBinaryData(path)) {
+    throw usageError(`app file is not JavaScript or TypeScript (it holds binary data): ${entry}`);
+  }
   return path;
+}
+
+/** A NUL byte or bytes that are not UTF-8 in the file's first 8 KiB: no module source looks like that,
+ * and the parser's error would echo those bytes to the operator's terminal. */
+function holdsBinaryData(path: string): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(8192);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const bytes = head.subarray(0, n);
+    if (bytes.includes(0)) return true;
+    // A multi-byte character cut at the 8 KiB boundary is not a reason to refuse.
+    const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(0, Math.max(0, n - 4)));
+    return text.includes("\ufffd");
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function checkReadable(path: string, what: string, shown = path): void {

@@ -29,8 +29,9 @@ import {
 import { bootFailed, config, errorText, warn } from "./context.ts";
 import { closeNodeServer, forceCloseNodeServer, hookNodeHttp } from "./node-http.ts";
 import { watchParent } from "./parent.ts";
+import { WORKER_CONFIG_ENV, WORKER_SOURCE_ENV } from "./protocol.ts";
 import { holdAppSignalListeners, runAppShutdown } from "./shutdown.ts";
-import { hideBunBeBun } from "./spawn-env.ts";
+import { cleanChildEnvironment } from "./spawn-env.ts";
 
 /** While draining, every response tells keep-alive clients to close; this long before the listener
  * closes lets clients with requests in flight or queued see it (docs/DESIGN.md: 0 failed requests with
@@ -45,9 +46,7 @@ const ORPHAN_GRACE_MS = 500;
 const LATE_SERVE_MARGIN_MS = 500;
 
 // The app and whatever it spawns see a plain environment, plus PORT and SUPERVISOR_WORKER_ID.
-delete process.env.SUPERVISOR_WORKER_CONFIG;
-delete process.env.SUPERVISOR_WORKER_JS;
-hideBunBeBun();
+cleanChildEnvironment([WORKER_CONFIG_ENV, WORKER_SOURCE_ENV]);
 
 let stopping = false;
 const parent = watchParent(config.parentPid, parentLost);
