@@ -155,7 +155,8 @@ describe("production by default, and a clean environment", () => {
       binary,
     );
     await sup.waitForOutput(READY);
-    const post = (body: BodyInit) => fetch(`http://127.0.0.1:${sup.port}/`, { method: "POST", body });
+    const post = (body: string | ReadableStream<Uint8Array>) =>
+      fetch(`http://127.0.0.1:${sup.port}/`, { method: "POST", body });
     expect((await post("x".repeat(2048))).status).toBe(413);
     await sup.waitForOutput(/\[worker 0\] POST \/ 413 [\d.]+ms pid \d+/);
     expect(await (await post("x".repeat(512))).text()).toBe("got 512");
