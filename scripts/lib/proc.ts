@@ -31,7 +31,10 @@ export async function waitFor<T>(check: () => T, what: string, timeoutMs = 10_00
 }
 
 /** Start the compiled supervisor (built if missing) in its own process group; output is collected. */
-export async function startSupervisor(args: string[]) {
+export async function startSupervisor(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+) {
   const binary = `${ROOT}dist/supervisor`;
   if (!(await Bun.file(binary).exists())) {
     await Bun.$`bun ${ROOT}scripts/build.ts`.quiet();
@@ -39,7 +42,8 @@ export async function startSupervisor(args: string[]) {
   const proc = Bun.spawn([binary, "run", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
   });
   let output = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
