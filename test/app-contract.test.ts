@@ -38,6 +38,20 @@ describe("shutdown work: the app's SIGTERM listeners", () => {
     for (const pid of workers) expect(isAlive(pid)).toBe(false);
   });
 
+  test("Elysia: app.stop() in a SIGTERM listener runs its onStop hooks to their end", async () => {
+    const marker = join(tempDir(), "shutdown.log");
+    await using sup = startSupervisor(["run", fixture("lifespan/elysia-stop.ts"), "-w", "2"], {
+      ...binary,
+      env: { SHUTDOWN_MARKER: marker },
+    });
+    await sup.waitForOutput(READY);
+    const workers = sup.workers();
+    process.kill(sup.pid, "SIGTERM");
+    expect(await sup.exited).toBe(0);
+    const done = readFileSync(marker, "utf8").trim().split("\n");
+    expect(done.map((line) => Number(line.split(" ")[1])).sort()).toEqual([...workers].sort());
+  });
+
   test("shutdown work past --graceful-timeout: the worker says so and exits, the supervisor still exits 0", async () => {
     await using sup = startSupervisor(["run", APP, "-w", "1", "--graceful-timeout", "1"], {
       ...binary,

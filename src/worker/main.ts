@@ -37,6 +37,8 @@ import { cleanChildEnvironment } from "./spawn-env.ts";
  * closes lets clients with requests in flight or queued see it (docs/DESIGN.md: 0 failed requests with
  * 200 ms–1 s, 9–20 failed with a bare `server.stop()`). */
 const DRAIN_NOTICE_MS = 500;
+/** After the app's async shutdown listeners have settled, how long what they left running may go on. */
+const SETTLE_MS = 1_000;
 /** When the supervisor itself is gone (SIGKILLed), in-flight requests get this long, then we exit:
  * the promise is that no worker outlives the supervisor by more than 1 s. */
 const ORPHAN_GRACE_MS = 500;
@@ -110,20 +112,39 @@ async function drain(graceMs: number): Promise<void> {
   }
   // Bun's stop() resolves when requests in flight are done, but never while WebSockets are open.
   const stopped = isNodeHttp() ? closeNodeServer() : server.stop();
-  const inTime = await Promise.race([stopped.then(() => true), Bun.sleep(left()).then(() => false)]);
+  const inTime = (await within(stopped, left())) !== LATE;
   if (!inTime && server.pendingRequests > 0) {
     warn(`${server.pendingRequests} request(s) still in flight after ${grace}; closing them`);
   }
   if (isNodeHttp()) forceCloseNodeServer();
   await server.stop(true);
 
-  const shutdown = await Promise.race([runAppShutdown(), Bun.sleep(left()).then(() => "late" as const)]);
-  if (shutdown === "none" || shutdown === "settled") process.exit();
-  if (shutdown === "late") return shutdownTooLong(grace);
-  // A listener that returned nothing goes on in callbacks (`server.close(() => pool.end())`): the
-  // process ends when they are done, as under Node, or at the deadline.
+  const shutdown = await within(runAppShutdown(), left());
+  if (shutdown === "none") process.exit();
+  if (shutdown === LATE) return shutdownTooLong(grace);
+  // What the listeners started may go on in callbacks (`server.close(() => pool.end())`, or hooks a
+  // framework does not await, as Elysia's onStop): the process ends when they are done, as under Node.
+  // A sync listener gets until the deadline; once async ones have settled, a leftover timer of the
+  // app's gets SETTLE_MS, not the whole grace.
   process.channel?.unref();
-  setTimeout(() => shutdownTooLong(grace), left()).unref();
+  if (shutdown === "running") setTimeout(() => shutdownTooLong(grace), left()).unref();
+  else setTimeout(() => process.exit(), Math.min(left(), SETTLE_MS)).unref();
+}
+
+const LATE = Symbol("late");
+
+/** `promise`, or LATE after `ms`; the timer is cleared either way (a pending one would keep the
+ * process alive after its shutdown work is done). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof LATE> {
+  let timer: Timer | undefined;
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(() => resolve(LATE), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function shutdownTooLong(grace: string): never {
