@@ -12,6 +12,7 @@ import {
   fixture,
   get,
   isAlive,
+  pidOf,
   runScenario,
   startSupervisor,
   waitFor,
@@ -81,6 +82,38 @@ describe.each(FRAMEWORKS)("$name under dist/supervisor -w 2", ({ app, env }) => 
     expect(elapsed).toBeGreaterThan(1_500);
     for (const pid of workers) expect(isAlive(pid)).toBe(false);
     expect(sup.output()).not.toMatch(/killing it|still running after/);
+  });
+});
+
+describe.each(FRAMEWORKS)("$name: keep-alive clients after a reload", ({ app, env }) => {
+  test("they reach the new workers as soon as the reload is done, not at --graceful-timeout", async () => {
+    await using sup = startSupervisor(["run", fixture(app), "-w", "2", "--graceful-timeout", "20"], {
+      ...binary,
+      // No SIGTERM listener of the app's own closes its server: the supervisor's drain alone must.
+      env: { ...env, NO_SIGTERM_LISTENER: "1" },
+      cwd: dirname(fixture(app)),
+    });
+    await sup.waitForOutput(READY);
+    const old = new Set(sup.workers());
+    // Bun's fetch keeps its connections alive between requests, as a proxy in front would.
+    let stop = false;
+    const seen: { pid: number; at: number }[] = [];
+    const clients = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        const res = await fetch(`http://127.0.0.1:${sup.port}/`);
+        seen.push({ pid: pidOf(await res.text()), at: performance.now() });
+      }
+    });
+    await waitFor(() => seen.length > 20, "keep-alive traffic");
+    process.kill(sup.pid, "SIGHUP");
+    await sup.waitForOutput(/reload finished/, 20_000);
+    const finished = performance.now();
+    await waitFor(() => seen.some((r) => r.at > finished + 1_500), "traffic 1.5 s after the reload");
+    stop = true;
+    await Promise.all(clients);
+    // The old workers told their clients to close while draining: none answers 1 s after the reload.
+    const late = seen.filter((r) => r.at > finished + 1_000 && old.has(r.pid));
+    expect(late).toEqual([]);
   });
 });
 
