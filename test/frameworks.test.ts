@@ -118,7 +118,10 @@ describe.each(FRAMEWORKS)("$name: keep-alive clients after a reload", ({ app, en
 });
 
 describe.each(FRAMEWORKS)("$name: three reloads under load", ({ app, env }) => {
-  test("0 failed requests, every worker pid replaced", async () => {
+  test.each([
+    ["with the app's own SIGTERM listener", {}],
+    ["with no SIGTERM listener of the app's", { NO_SIGTERM_LISTENER: "1" }],
+  ])("%s: 0 failed requests, every worker pid replaced", async (_, extraEnv) => {
     const run = await runScenario<{
       ok: number;
       failed: number;
