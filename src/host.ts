@@ -5,6 +5,7 @@ import type { Subprocess } from "bun";
 import { trackChild, untrackChild } from "./children.ts";
 import type { Event } from "./core/types.ts";
 import { residentBytes } from "./proc.ts";
+import type { RequestMetrics } from "./request-metrics.ts";
 import {
   WORKER_CONFIG_ENV,
   WORKER_SOURCE_ENV,
@@ -26,6 +27,8 @@ export interface HostOptions {
   /** Drop privileges for workers (--user/--group, when started as root). */
   uid?: number;
   gid?: number;
+  /** With --admin: each worker records its requests in a file of its own, made here before it starts. */
+  requestMetrics?: RequestMetrics;
 }
 
 /** The worker's code, bundled into one script when the supervisor is bundled (a macro: no work at run time). */
@@ -36,7 +39,9 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
 
   return {
     spawn(id, slot) {
+      const metrics = options.requestMetrics;
       const config: WorkerConfig = { ...options.worker, slot, parentPid: process.pid };
+      if (metrics) config.metricsFile = metrics.open(id, { uid: options.uid, gid: options.gid });
       let proc: Subprocess;
       try {
         proc = Bun.spawn(workerCommand(options.worker.entry), {
@@ -59,15 +64,19 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
           },
         });
       } catch (error) {
+        metrics?.close(id);
         emit({ type: "spawn-failed", id, message: error instanceof Error ? error.message : String(error) });
         return;
       }
+      metrics?.spawned(id, proc.pid);
       procs.set(id, proc);
       trackChild(proc.pid);
       emit({ type: "spawned", id, pid: proc.pid });
       void proc.exited.then(() => {
         procs.delete(id);
         untrackChild(proc.pid);
+        // Its counts join the totals before anyone hears it is gone.
+        metrics?.close(id);
         const signal = proc.signalCode === null ? null : String(proc.signalCode);
         emit({ type: "exit", id, code: proc.exitCode, signal });
       });

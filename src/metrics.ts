@@ -2,7 +2,7 @@
 // family, base units (bytes, seconds), counters ending in _total.
 
 import { RESTART_REASONS } from "./control/reasons.ts";
-import type { Snapshot } from "./control/types.ts";
+import type { HttpTotals, Snapshot } from "./control/types.ts";
 
 /** The Content-Type of renderMetrics' text. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -62,12 +62,44 @@ export function renderMetrics(s: Snapshot): string {
     "Seconds since each worker process started.",
     live.map((w) => [ids(w), w.uptimeMs / 1000]),
   );
+  if (s.http) renderHttp(s.http, family, out);
   return `${out.join("\n")}\n`;
 }
 
 // --- internal ---
 
 type Sample = [Record<string, string>, number];
+type Family = (name: string, type: "gauge" | "counter", help: string, samples: Sample[]) => void;
+
+/** The app's requests over all workers: a counter by method and code, a duration histogram, a gauge. */
+function renderHttp(http: HttpTotals, family: Family, out: string[]): void {
+  family(
+    "http_requests_total",
+    "counter",
+    "Requests the app answered, by method and status code, summed over all workers (those gone included).",
+    http.requests.map((r) => [{ method: r.method, code: r.code }, r.count]),
+  );
+  const name = "http_request_duration_seconds";
+  out.push(
+    `# HELP ${name} Time from a request's arrival to the app's response, over all workers.`,
+    `# TYPE ${name} histogram`,
+  );
+  let cumulative = 0;
+  http.upperBounds.forEach((le, i) => {
+    cumulative += http.buckets[i] ?? 0;
+    out.push(`${name}_bucket{le="${le}"} ${cumulative}`);
+  });
+  // Count from the buckets themselves: a scrape that lands mid-update still shows a valid histogram.
+  const count = cumulative + (http.buckets[http.upperBounds.length] ?? 0);
+  out.push(
+    `${name}_bucket{le="+Inf"} ${count}`,
+    `${name}_sum ${formatValue(http.sumSeconds)}`,
+    `${name}_count ${count}`,
+  );
+  family("http_requests_in_flight", "gauge", "Requests the app is handling now, over all workers.", [
+    [{}, http.inFlight],
+  ]);
+}
 
 function formatLabels(labels: Record<string, string>): string {
   const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);

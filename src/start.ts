@@ -9,7 +9,7 @@ import { isTrackedChild } from "./children.ts";
 import type { LoadedConfig } from "./config.ts";
 import { defaultControlPath } from "./control/paths.ts";
 import { type ControlServer, startControlServer } from "./control/server.ts";
-import type { ControlActions } from "./control/types.ts";
+import type { ControlActions, Snapshot } from "./control/types.ts";
 import { noRestarts } from "./core/lifecycle.ts";
 import { availableCpus } from "./cpus.ts";
 import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
@@ -19,6 +19,7 @@ import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts"
 import { removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
 import type { Reaper } from "./reaper.ts";
+import type { RequestMetrics } from "./request-metrics.ts";
 import {
   heartbeatInterval,
   type Supervision,
@@ -62,7 +63,10 @@ export async function startRun(
     }
     // Started before the workers so a clash ends here; answers once the workers exist.
     let supervision: Supervision | undefined;
-    const late = lateActions(() => supervision);
+    // --admin counts the app's requests over all workers (src/request-metrics.ts).
+    const requestMetrics = admin ? (await import("./request-metrics.ts")).createRequestMetrics() : undefined;
+    if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
+    const late = lateActions(() => supervision, requestMetrics);
     const control = await openControlSocket(options, late, logger);
     if (control) cleanup.push(() => control.stop());
     const adminServer = admin
@@ -95,6 +99,7 @@ export async function startRun(
       env,
       ...(identity?.uid === undefined ? {} : { uid: identity.uid }),
       ...(identity?.gid === undefined ? {} : { gid: identity.gid }),
+      ...(requestMetrics ? { requestMetrics } : {}),
     };
     const hooks: SupervisionHooks = {
       ...(config?.hooks.onReady ? { onReady: config.hooks.onReady } : {}),
@@ -262,21 +267,33 @@ function applyOnReload(
 }
 
 /** Control and admin requests that arrive before the workers exist see a booting supervisor. */
-function lateActions(current: () => Supervision | undefined): ControlActions & { isShuttingDown(): boolean } {
+function lateActions(
+  current: () => Supervision | undefined,
+  requestMetrics: RequestMetrics | undefined,
+): ControlActions & { isShuttingDown(): boolean } {
   const notYet = { ok: false, message: "the supervisor is still starting" };
+  const snapshot = (): Snapshot =>
+    current()?.actions.snapshot() ?? {
+      pid: process.pid,
+      version: "",
+      phase: "booting",
+      uptimeMs: 0,
+      address: "",
+      workersConfigured: 0,
+      workersReady: 0,
+      workers: [],
+      restarts: noRestarts(),
+    };
   return {
-    snapshot: () =>
-      current()?.actions.snapshot() ?? {
-        pid: process.pid,
-        version: "",
-        phase: "booting",
-        uptimeMs: 0,
-        address: "",
-        workersConfigured: 0,
-        workersReady: 0,
-        workers: [],
-        restarts: noRestarts(),
-      },
+    snapshot: () => {
+      const s = snapshot();
+      if (!requestMetrics) return s;
+      const workers = s.workers.map((w) => {
+        const http = w.pid === null ? undefined : requestMetrics.byPid(w.pid);
+        return http ? { ...w, http } : w;
+      });
+      return { ...s, workers, http: requestMetrics.totals() };
+    },
     isShuttingDown: () => current()?.actions.isShuttingDown() ?? false,
     reload: () => current()?.actions.reload() ?? Promise.resolve(notYet),
     scale: (n, relative) => current()?.actions.scale(n, relative) ?? Promise.resolve(notYet),

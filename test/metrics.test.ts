@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { renderMetrics } from "../src/metrics.ts";
 import { SNAPSHOT } from "./fake-control.ts";
+import { parseExposition } from "./prometheus.ts";
 
 describe("renderMetrics", () => {
   const text = renderMetrics(SNAPSHOT);
@@ -76,85 +77,51 @@ test.each([
   ["unescaped quote", '# TYPE x gauge\nx{a="b"c"} 1\n'],
   ["split family", "# TYPE x gauge\nx 1\n# TYPE y gauge\ny 1\nx 2\n"],
   ["duplicate series", "# TYPE x gauge\nx 1\nx 2\n"],
+  ["a histogram without +Inf", '# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n'],
+  [
+    "a histogram that is not cumulative",
+    '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
+  ],
+  ["a histogram whose count differs", '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 1\n'],
 ])("the test parser rejects %s", (_, bad) => {
   expect(() => parseExposition(bad)).toThrow();
 });
 
-// --- a strict parser for the text format, enough to reject what Prometheus would reject ---
+describe("renderMetrics with the app's request metrics (--admin)", () => {
+  const http = {
+    inFlight: 2,
+    count: 5,
+    sumSeconds: 0.75,
+    upperBounds: [0.1, 1],
+    buckets: [3, 1, 1],
+    requests: [
+      { method: "GET", code: "200", count: 4 },
+      { method: "POST", code: "404", count: 1 },
+    ],
+  };
+  const families = parseExposition(renderMetrics({ ...SNAPSHOT, http }));
+  const samples = (name: string) => families.get(name)?.samples ?? [];
 
-interface Family {
-  type: string;
-  help: string;
-  samples: { labels: Record<string, string>; value: number }[];
-}
+  test("a counter by method and code, a histogram with cumulative buckets, a gauge", () => {
+    expect(families.get("http_requests_total")?.type).toBe("counter");
+    expect(samples("http_requests_total")).toEqual([
+      { labels: { method: "GET", code: "200" }, value: 4 },
+      { labels: { method: "POST", code: "404" }, value: 1 },
+    ]);
+    expect(families.get("http_request_duration_seconds")?.type).toBe("histogram");
+    expect(
+      samples("http_request_duration_seconds").map((s) => [s.labels.__sample, s.labels.le, s.value]),
+    ).toEqual([
+      ["_bucket", "0.1", 3],
+      ["_bucket", "1", 4],
+      ["_bucket", "+Inf", 5],
+      ["_sum", undefined, 0.75],
+      ["_count", undefined, 5],
+    ]);
+    expect(samples("http_requests_in_flight")).toEqual([{ labels: {}, value: 2 }]);
+  });
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const TYPES = new Set(["counter", "gauge", "histogram", "summary", "untyped"]);
-
-function parseExposition(text: string): Map<string, Family> {
-  const families = new Map<string, Family>();
-  let current: string | undefined;
-  const lines = text.split("\n");
-  if (lines.pop() !== "") throw new Error("text must end with a line feed");
-  for (const [i, line] of lines.entries()) {
-    const fail = (why: string) => new Error(`line ${i + 1}: ${why}: ${JSON.stringify(line)}`);
-    if (line === "") throw fail("empty line");
-    const meta = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
-    if (meta) {
-      const [, kind, name = "", rest = ""] = meta;
-      if (!METRIC_NAME.test(name)) throw fail("bad metric name");
-      const family = families.get(name) ?? { type: "", help: "", samples: [] };
-      if (family.samples.length) throw fail(`${kind} after samples`);
-      if (kind === "TYPE") {
-        if (!TYPES.has(rest)) throw fail("bad type");
-        if (family.type) throw fail("second TYPE");
-        family.type = rest;
-      } else {
-        if (family.help) throw fail("second HELP");
-        family.help = rest;
-      }
-      if (current !== name && families.has(name) && family.samples.length) throw fail("family split");
-      families.set(name, family);
-      current = name;
-      continue;
-    }
-    if (line.startsWith("#")) continue; // a comment
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)( -?\d+)?$/.exec(line);
-    if (!sample) throw fail("not a sample");
-    const [, name = "", labelText, rawValue = ""] = sample;
-    if (name !== current) throw fail("sample outside its family (no TYPE before it, or family split)");
-    const family = families.get(name) as Family;
-    if (!family.type) throw fail("sample before TYPE");
-    const value = parseValue(rawValue);
-    if (value === undefined) throw fail("bad value");
-    const labels = labelText ? parseLabels(labelText.slice(1, -1), fail) : {};
-    if (family.samples.some((s) => JSON.stringify(s.labels) === JSON.stringify(labels))) {
-      throw fail("duplicate series");
-    }
-    family.samples.push({ labels, value });
-  }
-  return families;
-}
-
-function parseValue(raw: string): number | undefined {
-  if (raw === "NaN") return Number.NaN;
-  if (raw === "+Inf") return Number.POSITIVE_INFINITY;
-  if (raw === "-Inf") return Number.NEGATIVE_INFINITY;
-  return /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw) ? Number(raw) : undefined;
-}
-
-function parseLabels(text: string, fail: (why: string) => Error): Record<string, string> {
-  const labels: Record<string, string> = {};
-  let rest = text;
-  while (rest.length) {
-    const m = /^([^=]+)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)/.exec(rest);
-    if (!m) throw fail("bad labels");
-    const [all, name = "", raw = ""] = m;
-    if (!LABEL_NAME.test(name) || name.startsWith("__")) throw fail(`bad label name ${name}`);
-    if (name in labels) throw fail(`duplicate label ${name}`);
-    labels[name] = raw.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
-    rest = rest.slice(all.length);
-  }
-  return labels;
-}
+  test("without --admin there are no request metrics", () => {
+    expect(parseExposition(renderMetrics(SNAPSHOT)).has("http_requests_total")).toBe(false);
+  });
+});

@@ -19,6 +19,24 @@ export interface WorkerSnapshot {
   rssBytes: number | null;
   /** Requests this worker has served (from its heartbeat; 0 when not counted). */
   requests: number;
+  /** With --admin: this worker's requests as it records them (live, no heartbeat delay). */
+  http?: HttpStats;
+}
+
+/** Request counts and durations (Prometheus histogram buckets) of one worker or of all. */
+export interface HttpStats {
+  inFlight: number;
+  count: number;
+  sumSeconds: number;
+  /** One count per bucket of `upperBounds`, NOT cumulative; the last is above the largest bound (+Inf). */
+  buckets: number[];
+}
+
+export interface HttpTotals extends HttpStats {
+  /** Bucket upper bounds in seconds. */
+  upperBounds: readonly number[];
+  /** Requests by method and status code; workers that are gone included. */
+  requests: { method: string; code: string; count: number }[];
 }
 
 export interface Snapshot {
@@ -33,6 +51,8 @@ export interface Snapshot {
   workersReady: number;
   workers: WorkerSnapshot[];
   restarts: Record<RestartReason, number>;
+  /** With --admin: the app's requests over all workers, those gone included. */
+  http?: HttpTotals;
 }
 
 export interface ActionResult {

@@ -10,6 +10,7 @@ import type { Server } from "bun";
 import { logRequest } from "./access-log.ts";
 import { bootFailed, config, errorText, phase, send } from "./context.ts";
 import { adoptNodeServer } from "./node-http.ts";
+import { recorder } from "./request-metrics.ts";
 import { countRequest, heartbeat } from "./requests.ts";
 
 export type Options = Record<string, unknown>;
@@ -151,32 +152,43 @@ function wrapHandlers(options: Options): Options {
   if (typeof options.fetch === "function") wrapped.fetch = wrap(options.fetch as Handler);
   if (isBunRoutes(options.routes)) {
     // Static Responses become handlers when each response must be seen (logged, or given Connection: close).
-    wrapped.routes = mapRoutes(options.routes, wrap, phase.closing || logRequest !== undefined);
+    wrapped.routes = mapRoutes(
+      options.routes,
+      wrap,
+      phase.closing || logRequest !== undefined || recorder !== undefined,
+    );
   }
   return wrapped;
 }
 
 /**
  * The one wrapper around every app handler: counts the request, and only when asked logs it
- * (--access-log) and adds `Connection: close` (draining). Off, the access log costs nothing: the plain
- * wrapper is the one that existed before it. `this` is passed on (Bun calls with the server).
+ * (--access-log), records it (--admin's request metrics) and adds `Connection: close` (draining).
+ * Off, these cost nothing: the plain wrapper is the one that existed before them. `this` is passed on
+ * (Bun calls with the server).
  */
 function wrap(handler: Handler): Handler {
   const log = logRequest;
-  if (!log && !phase.closing) {
+  const record = recorder;
+  if (!log && !record && !phase.closing) {
     return function counted(this: unknown, ...args: unknown[]) {
       countRequest();
       return handler.apply(this, args);
     };
   }
   const close = phase.closing;
+  const done = (req: Request, status: number, start: number) => {
+    log?.(req.method, req.url, status, start);
+    record?.end(req.method, status, start);
+  };
   const finish = (res: unknown, req: Request, start: number) => {
-    log?.(req.method, req.url, res instanceof Response ? res.status : 101, start);
+    done(req, res instanceof Response ? res.status : 101, start);
     return close ? withClose(res) : res;
   };
   return function observed(this: unknown, ...args: unknown[]) {
     countRequest();
     const start = performance.now();
+    record?.start();
     let req = args[0] as Request;
     if (bodyLimit > 0 && req.body) {
       const declared = req.headers.get("content-length");
@@ -188,7 +200,7 @@ function wrap(handler: Handler): Handler {
       res = handler.apply(this, args);
     } catch (error) {
       // Bun answers with the app's `error` handler or a 500; the status is logged as 500.
-      log?.(req.method, req.url, 500, start);
+      done(req, 500, start);
       throw error;
     }
     if (res instanceof Promise) {
@@ -198,7 +210,7 @@ function wrap(handler: Handler): Handler {
       return res.then(
         (value) => finish(value, req, start),
         (error) => {
-          log?.(req.method, req.url, 500, start);
+          done(req, 500, start);
           throw error;
         },
       );

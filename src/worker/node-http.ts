@@ -8,6 +8,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { logRequest } from "./access-log.ts";
 import { phase } from "./context.ts";
+import { recorder } from "./request-metrics.ts";
 import { countRequest } from "./requests.ts";
 
 /** While a node server closes, how often its idle keep-alive connections are closed again. */
@@ -70,8 +71,24 @@ function onRequest(req: IncomingMessage, res: ServerResponse): void {
   countRequest();
   if (phase.closing) res.setHeader("connection", "close");
   const log = logRequest;
-  if (log) {
-    const start = performance.now();
-    res.once("finish", () => log(req.method ?? "GET", req.url ?? "/", res.statusCode, start));
-  }
+  const record = recorder;
+  if (!log && !record) return;
+  const start = performance.now();
+  record?.start();
+  // Counted when the app ends its response, before any byte of its end can reach the client (Bun's
+  // "finish" event comes later than that: a worker SIGKILLed in between would lose the count);
+  // "close" without end(): the response was cut short.
+  let ended = false;
+  const done = () => {
+    if (ended) return;
+    ended = true;
+    log?.(req.method ?? "GET", req.url ?? "/", res.statusCode, start);
+    record?.end(req.method ?? "GET", res.statusCode, start);
+  };
+  const end = res.end;
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    done();
+    return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.end;
+  res.once("close", done);
 }

@@ -33,6 +33,8 @@ export interface WorkerConfig {
   /** Serve in Bun's development mode (error pages with the source): only with --watch, unless the app
    * sets `development` itself. */
   development: boolean;
+  /** With --admin: this worker's request-metrics file (worker/metrics-layout.ts), made by the supervisor. */
+  metricsFile?: string;
 }
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
