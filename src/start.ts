@@ -19,12 +19,7 @@ import type { RunOptions, Sources } from "./options.ts";
 import { removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
 import type { Reaper } from "./reaper.ts";
-import {
-  heartbeatInterval,
-  type Supervision,
-  type SupervisionHooks,
-  superviseWorkers,
-} from "./supervisor.ts";
+import { type Supervision, type SupervisionHooks, superviseWorkers } from "./supervisor.ts";
 import { resolveIdentity } from "./users.ts";
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
@@ -182,7 +177,6 @@ function workerSettings(options: RunOptions, entry: string): HostOptions["worker
     port: options.port,
     host: options.host,
     gracefulTimeoutMs: options.gracefulTimeoutMs,
-    heartbeatMs: heartbeatInterval(options.timeoutMs),
     maxRequests: options.maxRequests,
     maxRequestsJitter: options.maxRequestsJitter,
     ...(options.tlsCert && options.tlsKey

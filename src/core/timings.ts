@@ -29,6 +29,25 @@ export function restartBackoff(failures: number): number {
   return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_BASE_MS * BACKOFF_FACTOR ** (failures - 2)));
 }
 
-/** RSS must stay above --max-memory for this many consecutive heartbeats (~1 s apart) before the
- * worker is replaced: a short spike (one big request) is not a leak. */
+/** With --max-memory, the supervisor reads each worker's RSS (/proc/PID/statm, one small read) this
+ * often. A leak of 50 MB/s then overshoots a 150 MiB limit by ~15 MB before it is seen, plus what
+ * grows while the replacement boots: within 20%. Without --max-memory nothing is read. */
+export const MEMORY_SAMPLE_MS = 100;
+
+/** RSS must stay above --max-memory for this many consecutive samples (~200 ms) before the worker is
+ * replaced: a short spike (one big request) is not a leak. */
 export const MEMORY_SAMPLES_OVER = 3;
+
+/** How often a worker proves its event loop is alive: four beats per --timeout, at least 50 ms and at
+ * most 5 s apart (30 s → 5 s). The beat also carries the request count; an idle supervisor wakes up
+ * only N/5 times a second. Decided at each spawn: a worker keeps the interval it was started with. */
+export const MAX_HEARTBEAT_MS = 5_000;
+export function heartbeatInterval(timeoutMs: number): number {
+  return timeoutMs > 0
+    ? Math.max(50, Math.min(MAX_HEARTBEAT_MS, Math.floor(timeoutMs / 4)))
+    : MAX_HEARTBEAT_MS;
+}
+
+/** A worker is hung when no heartbeat came for --timeout, but never sooner than two of its own beats
+ * (a worker started under a longer --timeout beats slower than a re-read config may now ask). */
+export const hungAfterMs = (timeoutMs: number, heartbeatMs: number) => Math.max(timeoutMs, 2 * heartbeatMs);

@@ -84,6 +84,7 @@ Bun.serve = function serve(this: unknown, options: Parameters<typeof Bun.serve>[
   return listen({ ...(options as unknown as Options) }, true);
 } as typeof Bun.serve;
 
+const importStarted = performance.now();
 const mod = await importApp(config.entry);
 if (!server) {
   const app = serverExport(mod);
@@ -137,7 +138,7 @@ function listen(options: Options, fromApp: boolean): Server<unknown> {
       return started;
     }) as unknown as typeof started.reload;
   }
-  send({ type: "ready" });
+  send({ type: "ready", startupMs: Math.round(performance.now() - importStarted) });
   setImmediate(parent.armDeathSignal);
   // Sent from the event loop: a loop blocked by a handler sends none, and --timeout catches it.
   setInterval(() => send({ type: "heartbeat", requests: served }), config.heartbeatMs);
@@ -212,7 +213,8 @@ function wrap(handler: Handler): Handler {
   const log = logRequest;
   if (!log && !closing) {
     return function counted(this: unknown, ...args: unknown[]) {
-      if (++served === retireAfter) send({ type: "retire", reason: "max-requests" });
+      if (++served === 1) send({ type: "serving" });
+      if (served === retireAfter) send({ type: "retire", reason: "max-requests" });
       return handler.apply(this, args);
     };
   }
@@ -222,7 +224,8 @@ function wrap(handler: Handler): Handler {
     return close ? withClose(res) : res;
   };
   return function observed(this: unknown, ...args: unknown[]) {
-    if (++served === retireAfter) send({ type: "retire", reason: "max-requests" });
+    if (++served === 1) send({ type: "serving" });
+    if (served === retireAfter) send({ type: "retire", reason: "max-requests" });
     const start = performance.now();
     const req = args[0];
     let res: unknown;

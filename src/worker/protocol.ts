@@ -11,7 +11,7 @@ export interface WorkerConfig {
   /** The supervisor's pid: when getppid() stops returning it, the supervisor is gone. */
   parentPid: number;
   gracefulTimeoutMs: number;
-  /** How often to send a heartbeat (request count; the supervisor reads RSS when it arrives). */
+  /** How often to send a heartbeat (with the request count); decided by the supervisor's core. */
   heartbeatMs: number;
   /** Ask to be replaced after about this many requests; 0 = never. */
   maxRequests: number;
@@ -31,7 +31,10 @@ export const WORKER_SOURCE_ENV = "SUPERVISOR_WORKER_JS";
 
 /** Worker -> supervisor, over Bun's IPC channel. */
 export type WorkerMessage =
-  | { type: "ready" }
+  /** Listening; `startupMs`: the time the app's module took to import (its top-level start-up work). */
+  | { type: "ready"; startupMs?: number }
+  /** Sent once, at the first request: a worker that served is never counted as a crash loop. */
+  | { type: "serving" }
   | { type: "boot-error"; message: string }
   | { type: "heartbeat"; requests: number }
   | { type: "retire"; reason: "max-requests" };
