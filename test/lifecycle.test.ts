@@ -1,7 +1,14 @@
 // The decision core without processes: feed events, check the state and the effects it asks for.
 import { describe, expect, test } from "bun:test";
 import { requestDeadlineMs } from "../src/core/deadlines.ts";
-import { activeWorkers, decide, initialState, MAX_WORKERS, readyWorkers, scaleRefusal } from "../src/core/lifecycle.ts";
+import {
+  activeWorkers,
+  decide,
+  initialState,
+  MAX_WORKERS,
+  readyWorkers,
+  scaleRefusal,
+} from "../src/core/lifecycle.ts";
 import { restartBackoff } from "../src/core/timings.ts";
 import type { Config, Effect, Event, State } from "../src/core/types.ts";
 
@@ -366,7 +373,9 @@ describe("reloads are coalesced, and each answer covers the code it asked for", 
     readyNext(d); // 4 ready, 1 drains, 5 starts for slot 1
     d.send({ type: "signal", signal: "SIGHUP" }); // reload 2, while 5 (reload 1's code) is starting
     d.send({ type: "signal", signal: "SIGHUP" }); // and reload 3: merged into the same re-run
-    expect(d.logs("info").at(-1)).toBe("reload asked during a reload: it goes on until all 4 older workers are replaced");
+    expect(d.logs("info").at(-1)).toBe(
+      "reload asked during a reload: it goes on until all 4 older workers are replaced",
+    );
     let spawns = 0;
     while (d.state.reload) {
       expect(d.state.lastReload).toBeUndefined(); // nobody is told "finished" while old code runs
@@ -406,13 +415,17 @@ describe("--max-requests and --max-memory retry a failed replacement", () => {
     const d = new Driver().boot();
     d.send({ type: "retire", id: 1, reason: "max-requests" });
     d.send({ type: "exit", id: 3, code: 3, signal: null }, 50); // the replacement failed to boot
-    expect(d.logs("error").at(-1)).toMatch(/^could not replace worker 0 \(pid 100\) \(max-requests\), keeping it/);
+    expect(d.logs("error").at(-1)).toMatch(
+      /^could not replace worker 0 \(pid 100\) \(max-requests\), keeping it/,
+    );
     // The worker keeps asking (its heartbeat); the retry waits 1 s after the failure.
     expect(of(d.send({ type: "heartbeat", id: 1, requests: 120 }, 100), "spawn")).toEqual([]);
     expect(of(d.send({ type: "heartbeat", id: 1, requests: 130 }, 1_000), "spawn")).toEqual([
       { type: "spawn", id: 4, slot: 0, heartbeatMs: 5_000 },
     ]);
-    expect(of(d.send({ type: "ready", id: 4 }), "kill")).toEqual([{ type: "kill", id: 1, signal: "SIGTERM" }]);
+    expect(of(d.send({ type: "ready", id: 4 }), "kill")).toEqual([
+      { type: "kill", id: 1, signal: "SIGTERM" },
+    ]);
   });
 
   test("memory is sampled every 100 ms while --max-memory is set; 3 samples over replace the worker", () => {
@@ -436,14 +449,22 @@ describe("--max-requests and --max-memory retry a failed replacement", () => {
         },
       ]);
       expect(of(fx, "set-timer")).toEqual([{ type: "set-timer", key: "memory-sample", ms: 100 }]);
-      return d.send({ type: "memory", samples: [{ id: 1, rssBytes: rss }, { id: 2, rssBytes: 50 * 2 ** 20 }] });
+      return d.send({
+        type: "memory",
+        samples: [
+          { id: 1, rssBytes: rss },
+          { id: 2, rssBytes: 50 * 2 ** 20 },
+        ],
+      });
     };
     expect(of(over(limit + 1), "spawn")).toEqual([]);
     expect(of(over(limit - 1), "spawn")).toEqual([]); // a spike: the count starts again
     over(limit + 1);
     over(limit + 1);
     expect(of(over(200 * 2 ** 20), "spawn")).toEqual([{ type: "spawn", id: 3, slot: 0, heartbeatMs: 5_000 }]);
-    expect(d.logs("info").at(-1)).toBe("worker 0 (pid 100) will be replaced (RSS 200 MiB above --max-memory 150 MiB)");
+    expect(d.logs("info").at(-1)).toBe(
+      "worker 0 (pid 100) will be replaced (RSS 200 MiB above --max-memory 150 MiB)",
+    );
     // TERM stops the sampling.
     const term = d.send({ type: "signal", signal: "SIGTERM" });
     expect(of(term, "clear-timer")).toContainEqual({ type: "clear-timer", key: "memory-sample" });
@@ -492,7 +513,9 @@ describe("a SIGKILL the supervisor sent is never 'perhaps out of memory?'", () =
     d.send({ type: "exit", id: 1, code: 1, signal: null }, 5_000);
     d.send({ type: "timer", key: "boot:3" }, 500);
     d.send({ type: "exit", id: 3, code: null, signal: "SIGKILL" });
-    expect(d.logs().at(-1)).toMatch(/^worker 0 \(pid 102\) died: signal SIGKILL \(sent by the supervisor: --boot-timeout\)/);
+    expect(d.logs().at(-1)).toMatch(
+      /^worker 0 \(pid 102\) died: signal SIGKILL \(sent by the supervisor: --boot-timeout\)/,
+    );
   });
 });
 
