@@ -89,6 +89,10 @@ class Run {
     this.state = state;
     for (const effect of effects) this.perform(effect);
     this.check(effects);
+    // A reload answered "finished" covers its request: no active worker is older than it.
+    const answer = state.lastReload;
+    if (answer?.ok && answer !== before.lastReload && answer.seq !== before.lastReload?.seq)
+      for (const w of activeWorkers(state)) expect(w.generation).toBeGreaterThanOrEqual(answer.seq);
   }
 
   private perform(effect: Effect): void {
@@ -227,4 +231,4 @@ test(`${RUNS} random event sequences keep the lifecycle's invariants`, () => {
       if (run.logs.some((line) => pattern.test(line))) reached.add(path);
   }
   if (RUNS >= 1_000) expect([...reached].sort()).toEqual(Object.keys(PATHS).sort());
-});
+}, 60_000);

@@ -9,7 +9,7 @@ import {
   readyWorkers,
   scaleRefusal,
 } from "../src/core/lifecycle.ts";
-import { restartBackoff } from "../src/core/timings.ts";
+import { memorySampleDelay, restartBackoff } from "../src/core/timings.ts";
 import type { Config, Effect, Event, State } from "../src/core/types.ts";
 
 const config: Config = {
@@ -303,7 +303,7 @@ describe("a re-read config applies to the workers kept", () => {
     const d = new Driver().boot();
     expect(of(d.effects, "set-timer").some((e) => e.key === "memory-sample")).toBe(false);
     const on = d.send({ type: "configure", config: { maxMemoryBytes: 100 * 2 ** 20 } });
-    expect(of(on, "set-timer")).toEqual([{ type: "set-timer", key: "memory-sample", ms: 100 }]);
+    expect(of(on, "set-timer")).toEqual([{ type: "set-timer", key: "memory-sample", ms: 50 }]);
     const off = d.send({ type: "configure", config: { maxMemoryBytes: 0 } });
     expect(of(off, "clear-timer")).toEqual([{ type: "clear-timer", key: "memory-sample" }]);
     expect(d.send({ type: "timer", key: "memory-sample" }, 100)).toEqual([]);
@@ -377,10 +377,16 @@ describe("reloads are coalesced, and each answer covers the code it asked for", 
       "reload asked during a reload: it goes on until all 4 older workers are replaced",
     );
     let spawns = 0;
+    const answered: number[] = [];
     while (d.state.reload) {
-      expect(d.state.lastReload).toBeUndefined(); // nobody is told "finished" while old code runs
       spawns += of(readyNext(d), "spawn").length;
+      const seq = d.state.lastReload?.seq;
+      if (seq !== undefined && seq !== answered.at(-1)) answered.push(seq);
+      // Nobody is told "finished" while a worker older than their request still serves.
+      if (seq !== undefined) expect(activeWorkers(d.state).every((w) => w.generation >= seq)).toBe(true);
     }
+    // Reload 1 is answered once its round is done; reloads 2 and 3 at the end.
+    expect(answered).toEqual([1, 3]);
     // Slot 2 (never replaced) once, then 4 and 5 (started before reload 3) once each: 3, not 6.
     expect(spawns).toBe(3);
     expect(activeWorkers(d.state).every((w) => w.generation === 3)).toBe(true);
@@ -428,17 +434,20 @@ describe("--max-requests and --max-memory retry a failed replacement", () => {
     ]);
   });
 
-  test("memory is sampled every 100 ms while --max-memory is set; 3 samples over replace the worker", () => {
-    const limit = 150 * 2 ** 20;
-    const d = new Driver({ maxMemoryBytes: limit });
-    expect(of(d.send({ type: "start" }), "set-timer")).toContainEqual({
-      type: "set-timer",
-      key: "memory-sample",
-      ms: 100,
-    });
+  test("memory is sampled while --max-memory is set: soon near the limit, rarely far below; 2 samples over replace", () => {
+    const MiB = 2 ** 20;
+    const d = new Driver({ maxMemoryBytes: 150 * MiB });
+    expect(of(d.send({ type: "start" }), "set-timer").map((e) => e.key)).toEqual(["boot:1", "boot:2"]);
     d.readyAll();
-    const over = (rss: number) => {
-      const fx = d.send({ type: "timer", key: "memory-sample" }, 100);
+    // A new worker's first sample comes after 50 ms.
+    expect(
+      of(d.effects, "set-timer")
+        .filter((e) => e.key === "memory-sample")
+        .map((e) => e.ms),
+    ).toEqual([50, 50]);
+    /** Fire the timer; answer its sample-memory effect as the shell does; return the next delay. */
+    const sample = (rss0: number, rss1 = 50 * MiB) => {
+      const fx = d.send({ type: "timer", key: "memory-sample" }, 50);
       expect(of(fx, "sample-memory")).toEqual([
         {
           type: "sample-memory",
@@ -448,20 +457,24 @@ describe("--max-requests and --max-memory retry a failed replacement", () => {
           ],
         },
       ]);
-      expect(of(fx, "set-timer")).toEqual([{ type: "set-timer", key: "memory-sample", ms: 100 }]);
-      return d.send({
+      const answer = d.send({
         type: "memory",
         samples: [
-          { id: 1, rssBytes: rss },
-          { id: 2, rssBytes: 50 * 2 ** 20 },
+          { id: 1, rssBytes: rss0 },
+          { id: 2, rssBytes: rss1 },
         ],
       });
+      return { next: of(answer, "set-timer").find((e) => e.key === "memory-sample")?.ms, answer };
     };
-    expect(of(over(limit + 1), "spawn")).toEqual([]);
-    expect(of(over(limit - 1), "spawn")).toEqual([]); // a spike: the count starts again
-    over(limit + 1);
-    over(limit + 1);
-    expect(of(over(200 * 2 ** 20), "spawn")).toEqual([{ type: "spawn", id: 3, slot: 0, heartbeatMs: 5_000 }]);
+    // 100 MiB below the limit: a leak of 200 MB/s needs 500 ms to get there.
+    expect(sample(50 * MiB).next).toBe(500);
+    expect(sample(145 * MiB).next).toBe(50);
+    expect(of(sample(151 * MiB).answer, "spawn")).toEqual([]);
+    expect(of(sample(149 * MiB).answer, "spawn")).toEqual([]); // a spike: the count starts again
+    sample(160 * MiB);
+    expect(of(sample(200 * MiB).answer, "spawn")).toEqual([
+      { type: "spawn", id: 3, slot: 0, heartbeatMs: 5_000 },
+    ]);
     expect(d.logs("info").at(-1)).toBe(
       "worker 0 (pid 100) will be replaced (RSS 200 MiB above --max-memory 150 MiB)",
     );
@@ -469,6 +482,12 @@ describe("--max-requests and --max-memory retry a failed replacement", () => {
     const term = d.send({ type: "signal", signal: "SIGTERM" });
     expect(of(term, "clear-timer")).toContainEqual({ type: "clear-timer", key: "memory-sample" });
     expect(d.send({ type: "timer", key: "memory-sample" }, 100)).toEqual([]);
+  });
+
+  test("far below the limit, one sample a second", () => {
+    expect(memorySampleDelay(2 ** 30, [60 * 2 ** 20, 80 * 2 ** 20])).toBe(1_000);
+    expect(memorySampleDelay(2 ** 30, [60 * 2 ** 20, undefined])).toBe(50);
+    expect(memorySampleDelay(100, [200])).toBe(50);
   });
 });
 

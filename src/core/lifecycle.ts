@@ -9,9 +9,10 @@ import {
   heartbeatInterval,
   hungAfterMs,
   KILL_MARGIN_MS,
-  MEMORY_SAMPLE_MS,
+  MEMORY_SAMPLE_MIN_MS,
   MEMORY_SAMPLES_OVER,
   MIN_UPTIME_MS,
+  memorySampleDelay,
   restartBackoff,
 } from "./timings.ts";
 import type {
@@ -93,7 +94,6 @@ const MEMORY_TIMER = "memory-sample";
 function handle(ctx: Ctx, ev: Event): void {
   switch (ev.type) {
     case "start":
-      armMemorySampling(ctx);
       return reconcile(ctx);
     case "spawned":
       return withWorker(ctx, ev.id, (w) => {
@@ -211,6 +211,7 @@ function workerReady(ctx: Ctx, w: WorkerRecord, startupMs: number | undefined): 
   w.readyAt = ctx.now;
   ctx.fx.push({ type: "clear-timer", key: bootTimer(w.id) });
   armHeartbeat(ctx, w);
+  armMemorySampling(ctx, MEMORY_SAMPLE_MIN_MS); // a new worker's first sample comes soon
   // One line per worker, at boot and after: the app's own start-up work (its import), as it measured it.
   log(ctx, "info", `${label(w)}: app started in ${formatDuration(startupMs ?? ctx.now - w.startedAt)}`);
   if (w.replacementOf !== undefined) {
@@ -249,16 +250,25 @@ function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number): void {
   if (w.retireAsked && !w.retiring) retire(ctx, w, w.retireAsked);
 }
 
-/** --max-memory: sample every ready worker's RSS (the shell reads /proc) while the limit is set. */
-function armMemorySampling(ctx: Ctx): void {
-  if (ctx.s.config.maxMemoryBytes > 0 && ctx.s.phase !== "stopping")
-    ctx.fx.push({ type: "set-timer", key: MEMORY_TIMER, ms: MEMORY_SAMPLE_MS });
+/** --max-memory: sample every ready worker's RSS (the shell reads /proc) while the limit is set, next
+ * after `ms` (by default: when the last samples say a fast leak could reach the limit). */
+function armMemorySampling(ctx: Ctx, ms?: number): void {
+  const { s } = ctx;
+  if (s.config.maxMemoryBytes <= 0 || s.phase === "stopping") return;
+  const delay =
+    ms ??
+    memorySampleDelay(
+      s.config.maxMemoryBytes,
+      readyWorkers(s).map((w) => w.rssBytes),
+    );
+  ctx.fx.push({ type: "set-timer", key: MEMORY_TIMER, ms: delay });
 }
 
+/** The timer fired: ask the shell for the samples; the next timer is armed when they come back. */
 function sampleMemory(ctx: Ctx): void {
   const workers = readyWorkers(ctx.s).flatMap((w) => (w.pid === undefined ? [] : [{ id: w.id, pid: w.pid }]));
   if (workers.length > 0) ctx.fx.push({ type: "sample-memory", workers });
-  armMemorySampling(ctx);
+  else armMemorySampling(ctx);
 }
 
 function memorySampled(ctx: Ctx, samples: { id: number; rssBytes: number | undefined }[]): void {
@@ -274,6 +284,7 @@ function memorySampled(ctx: Ctx, samples: { id: number; rssBytes: number | undef
       retire(ctx, w, "max-memory");
     }
   }
+  armMemorySampling(ctx);
 }
 
 /** A re-read config file: new timeouts and limits apply from now on, to the workers kept too (their
@@ -290,7 +301,7 @@ function configure(ctx: Ctx, next: Partial<Omit<Config, "address">>): void {
   }
   if (s.config.maxMemoryBytes > 0 !== before.maxMemoryBytes > 0) {
     for (const w of s.workers) w.overMemory = 0;
-    if (s.config.maxMemoryBytes > 0) armMemorySampling(ctx);
+    if (s.config.maxMemoryBytes > 0) armMemorySampling(ctx, MEMORY_SAMPLE_MIN_MS);
     else ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
   }
 }
@@ -310,12 +321,22 @@ function armHeartbeat(ctx: Ctx, w: WorkerRecord): void {
 }
 
 /** Done when no active worker runs code older than the latest reload asked for: the answer then covers
- * every request so far. */
+ * every request so far. Before that, a request every active worker was started after is answered
+ * (`lastReload.seq` covers it and every earlier one) while a later one goes on. */
 function finishReloadIfDone(ctx: Ctx): void {
   const { s } = ctx;
-  if (!s.reload || activeWorkers(s).some((w) => w.generation < s.reloadSeq)) return;
+  if (!s.reload) return;
   const n = s.reload.replaced;
-  const message = `reload finished: ${n} worker${n === 1 ? "" : "s"} replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`;
+  const replaced = `${n} worker${n === 1 ? "" : "s"} replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`;
+  const oldest = Math.min(s.reloadSeq, ...activeWorkers(s).map((w) => w.generation));
+  if (oldest < s.reloadSeq) {
+    if (oldest > (s.lastReload?.seq ?? 0)) {
+      const message = `reload finished: ${replaced}; a reload asked since is still under way`;
+      s.lastReload = { seq: oldest, ok: true, message };
+    }
+    return;
+  }
+  const message = `reload finished: ${replaced}`;
   log(ctx, "info", message);
   s.lastReload = { seq: s.reloadSeq, ok: true, message };
   delete s.reload;

@@ -29,14 +29,29 @@ export function restartBackoff(failures: number): number {
   return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_BASE_MS * BACKOFF_FACTOR ** (failures - 2)));
 }
 
-/** With --max-memory, the supervisor reads each worker's RSS (/proc/PID/statm, one small read) this
- * often. A leak of 50 MB/s then overshoots a 150 MiB limit by ~15 MB before it is seen, plus what
- * grows while the replacement boots: within 20%. Without --max-memory nothing is read. */
-export const MEMORY_SAMPLE_MS = 100;
+/** With --max-memory, the supervisor reads each ready worker's RSS (/proc/PID/statm, one small read)
+ * at intervals the core picks from the last samples: as soon as a worker growing
+ * MEMORY_GROWTH_BYTES_PER_S could reach the limit, never more often than MEMORY_SAMPLE_MIN_MS, and at
+ * most MEMORY_SAMPLE_MAX_MS apart. Near (or over) the limit that is every 50 ms: a leak of 50 MB/s is
+ * seen ~2.5 MB past a 150 MiB limit; workers far below it cost one wake-up a second. */
+export const MEMORY_SAMPLE_MIN_MS = 50;
+export const MEMORY_SAMPLE_MAX_MS = 1_000;
+/** The fastest growth sampled for in time: 4× the 50 MB/s leak --max-memory is sized against. */
+export const MEMORY_GROWTH_BYTES_PER_S = 200 * 2 ** 20;
 
-/** RSS must stay above --max-memory for this many consecutive samples (~200 ms) before the worker is
- * replaced: a short spike (one big request) is not a leak. */
-export const MEMORY_SAMPLES_OVER = 3;
+/** The next sample's delay, from each ready worker's last RSS (undefined: not sampled yet). */
+export function memorySampleDelay(limitBytes: number, rssBytes: (number | undefined)[]): number {
+  let ms = MEMORY_SAMPLE_MAX_MS;
+  for (const rss of rssBytes) {
+    const headroom = rss === undefined ? 0 : limitBytes - rss;
+    ms = Math.min(ms, (Math.max(0, headroom) / MEMORY_GROWTH_BYTES_PER_S) * 1_000);
+  }
+  return Math.max(MEMORY_SAMPLE_MIN_MS, Math.round(ms));
+}
+
+/** RSS must stay above --max-memory for this many consecutive samples (≥ 50 ms) before the worker is
+ * replaced: a spike shorter than one sample interval is not counted. */
+export const MEMORY_SAMPLES_OVER = 2;
 
 /** How often a worker proves its event loop is alive: four beats per --timeout, at least 50 ms and at
  * most 5 s apart (30 s → 5 s). The beat also carries the request count; an idle supervisor wakes up
