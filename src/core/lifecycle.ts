@@ -360,11 +360,10 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
     reconcile(ctx);
     return finishReloadIfDone(ctx);
   }
-  ctx.fx.push({
-    type: "hook",
-    name: "onWorkerExit",
-    exit: { slot: w.slot, pid: w.pid ?? null, code, signal },
-  });
+  // The config file's hook hears of every unexpected exit of a worker process (not of a failed spawn).
+  if (w.pid !== undefined) {
+    ctx.fx.push({ type: "hook", name: "onWorkerExit", exit: { slot: w.slot, pid: w.pid, code, signal } });
+  }
 
   if (w.replacementOf !== undefined) return replacementFailed(ctx, w, how);
 

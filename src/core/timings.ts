@@ -1,10 +1,11 @@
 // Named timings of the lifecycle, and how they relate to each other.
 
 /**
- * A worker that dies sooner than this after it started (or before it was ever ready) died "soon after
- * start": consecutive such deaths in one slot slow its restarts down (crash-loop backoff). A worker
- * that lived longer is restarted at once, so a chaos kill or an OOM kill of a healthy worker costs
- * one worker start (~70 ms), never a backoff delay. PM2's `min_uptime` default is the same 1 s.
+ * A worker that dies before it served anything died "early": before it was ever ready, or ready but
+ * without a request for less than this. Consecutive early deaths in one slot slow its restarts down
+ * (crash-loop backoff). A worker that served (however briefly: a request that crashes it under
+ * load) or lived longer is restarted at once, so a chaos kill or an OOM kill of a healthy worker
+ * costs one worker start (~70 ms), never a backoff delay. PM2's `min_uptime` default is the same 1 s.
  */
 export const MIN_UPTIME_MS = 1_000;
 
