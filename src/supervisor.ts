@@ -86,11 +86,15 @@ export function superviseWorkers(
   /** The core says when a config-file hook runs; it is called after the loop's turn, never inside it,
    * and its failures are logged, never fatal. */
   const callHook = (effect: HookCall) => {
-    const status = snapshotOf(state, performance.now());
-    const fn =
-      effect.name === "onReady"
-        ? hooks.onReady && (() => hooks.onReady?.(status))
-        : hooks.onWorkerExit && (() => hooks.onWorkerExit?.(effect.exit));
+    const { onReady, onWorkerExit } = hooks;
+    let fn: (() => unknown) | undefined;
+    if (effect.name === "onReady" && onReady) {
+      const status = snapshotOf(state, performance.now()); // as the core left it when boot completed
+      fn = () => onReady(status);
+    } else if (effect.name === "onWorkerExit" && onWorkerExit) {
+      const { exit } = effect;
+      fn = () => onWorkerExit(exit);
+    }
     if (!fn) return;
     queueMicrotask(() => {
       void (async () => fn())().catch((error) => logger.error(`${effect.name} hook failed: ${error}`));
