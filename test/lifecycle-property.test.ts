@@ -51,6 +51,7 @@ class Run {
   now = 0;
   readonly rnd: Random;
   readonly trail: string[] = [];
+  readonly eventTypes = new Set<string>();
   readonly logs: string[] = [];
   /** Pending timers, as the shell holds them. */
   readonly timers = new Map<string, number>();
@@ -84,6 +85,7 @@ class Run {
 
   private step(event: Event): void {
     this.trail.push(JSON.stringify(event));
+    this.eventTypes.add(event.type);
     const before = this.state;
     const { state, effects } = decide(before, event, this.now);
     this.state = state;
@@ -217,6 +219,7 @@ class Run {
 
 test(`${RUNS} random event sequences keep the lifecycle's invariants`, () => {
   const reached = new Set<string>();
+  const eventTypes = new Set<string>();
   for (let seed = FIRST_SEED; seed < FIRST_SEED + RUNS; seed++) {
     const run = new Run(seed);
     try {
@@ -227,8 +230,15 @@ test(`${RUNS} random event sequences keep the lifecycle's invariants`, () => {
       const trail = run.trail.slice(-25).join("\n  ");
       throw new Error(`seed ${seed} broke an invariant: ${error}\nlast events:\n  ${trail}`);
     }
+    for (const type of run.eventTypes) eventTypes.add(type);
     for (const [path, pattern] of Object.entries(PATHS))
       if (run.logs.some((line) => pattern.test(line))) reached.add(path);
   }
-  if (RUNS >= 1_000) expect([...reached].sort()).toEqual(Object.keys(PATHS).sort());
+  if (RUNS >= 1_000) {
+    expect([...reached].sort()).toEqual(Object.keys(PATHS).sort());
+    // Every kind of event the shell can send was sent.
+    const all = ["start", "spawned", "spawn-failed", "ready", "serving", "boot-error", "heartbeat", "memory"];
+    all.push("exit", "timer", "signal", "retire", "scale", "stop", "configure");
+    expect([...eventTypes].sort()).toEqual(all.sort());
+  }
 }, 60_000);
