@@ -1,7 +1,7 @@
 // The core's decisions as the shell carries them out, with real processes: start-up lines, reload
 // answers and deadlines, --max-memory sampling.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture, get, pidOf, ROOT, startSupervisor, waitFor } from "./helpers.ts";
@@ -93,6 +93,26 @@ describe("supervisor reload answers cover the code asked for", () => {
     await waitFor(() => sup.workers().length === 8, "the drained workers to exit");
     expect(new Set((await versionsServed(sup.port, sup.workers)).values())).toEqual(new Set(["2"]));
   }, 90_000);
+});
+
+describe("--max-requests after a failed replacement", () => {
+  test("a worker whose recycle failed (a broken app file) is recycled once the file is fixed", async () => {
+    const { dir } = deployDir("1");
+    const entry = join(dir, "app.ts");
+    copyFileSync(fixture("pid-app.ts"), entry);
+    // --timeout 2: a heartbeat every 500 ms, at which the worker's retirement is tried again.
+    await using sup = startSupervisor(["run", entry, "-w", "1", "--max-requests", "3", "--timeout", "2"]);
+    await sup.waitForOutput(/ready: 1 worker listening/, 20_000);
+    const [first] = sup.workers();
+    writeFileSync(entry, "export default { fetch( { oops };\n");
+    for (let i = 0; i < 4; i++) expect((await get(sup.port)).status).toBe(200);
+    await sup.waitForOutput(/could not replace worker 0 \(pid \d+\) \(max-requests\), keeping it/);
+    copyFileSync(fixture("pid-app.ts"), entry);
+    // Before: the retire message was sent once, and this worker was never recycled again.
+    await sup.waitForOutput(/worker 0 \(pid \d+\) stopped \(max-requests\): exit code 0/);
+    expect(sup.workers()).not.toContain(first);
+    expect((await get(sup.port)).status).toBe(200);
+  });
 });
 
 describe("--max-memory samples memory itself", () => {
