@@ -15,14 +15,15 @@ import {
 import { workerJavaScript } from "./worker/source.ts" with { type: "macro" };
 
 export interface WorkerHost {
-  spawn(id: number, slot: number): void;
+  /** `heartbeatMs`: how often the worker is to send heartbeats (the core decides it). */
+  spawn(id: number, slot: number, heartbeatMs: number): void;
   kill(id: number, signal: NodeJS.Signals): void;
 }
 
 /** What every worker is started with; `worker` is the part each worker reads from its config. Read at
  * each spawn, so a re-read config file applies to the workers started after it (a reload). */
 export interface HostOptions {
-  worker: Omit<WorkerConfig, "slot" | "parentPid">;
+  worker: Omit<WorkerConfig, "slot" | "parentPid" | "heartbeatMs">;
   env: Record<string, string | undefined>;
   /** Drop privileges for workers (--user/--group, when started as root). */
   uid?: number;
@@ -38,9 +39,9 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
   const procs = new Map<number, Subprocess>();
 
   return {
-    spawn(id, slot) {
+    spawn(id, slot, heartbeatMs) {
       const metrics = options.requestMetrics;
-      const config: WorkerConfig = { ...options.worker, slot, parentPid: process.pid };
+      const config: WorkerConfig = { ...options.worker, slot, parentPid: process.pid, heartbeatMs };
       if (metrics) config.metricsFile = metrics.open(id, { uid: options.uid, gid: options.gid });
       let proc: Subprocess;
       try {
@@ -59,7 +60,7 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
           ...(options.uid === undefined ? {} : { uid: options.uid }),
           ...(options.gid === undefined ? {} : { gid: options.gid }),
           ipc: (message: WorkerMessage) => {
-            const event = messageEvent(id, message, proc?.pid);
+            const event = messageEvent(id, message);
             if (event) emit(event);
           },
         });
@@ -102,14 +103,18 @@ export function workerCommand(entry: string): string[] {
 
 // --- internal ---
 
-function messageEvent(id: number, message: WorkerMessage, pid: number | undefined): Event | undefined {
+function messageEvent(id: number, message: WorkerMessage): Event | undefined {
   switch (message?.type) {
     case "ready":
-      return { type: "ready", id };
+      return typeof message.startupMs === "number"
+        ? { type: "ready", id, startupMs: message.startupMs }
+        : { type: "ready", id };
+    case "serving":
+      return { type: "serving", id };
     case "boot-error":
       return { type: "boot-error", id, message: message.message };
     case "heartbeat":
-      return { type: "heartbeat", id, requests: message.requests, rssBytes: residentBytes(pid) };
+      return { type: "heartbeat", id, requests: message.requests };
     case "retire":
       return { type: "retire", id, reason: message.reason };
     default:

@@ -4,6 +4,7 @@
 // citty has no number type, so numbers arrive as strings (from flags and env) or numbers (from a
 // config file) and are checked here, once.
 
+import { MAX_WORKERS } from "./core/lifecycle.ts";
 import { usageError } from "./exit-codes.ts";
 
 export interface RunOptions {
@@ -68,7 +69,8 @@ export interface OptionSpec<K extends OptionKey = OptionKey> {
   parse: (raw: unknown, source: string) => RunOptions[K];
 }
 
-export const MAX_WORKERS = 1024;
+/** The scale bound is the lifecycle core's; the option parser and `supervisor scale` check it early. */
+export { MAX_WORKERS };
 /** Bun.serve's own default maxRequestBodySize. */
 export const DEFAULT_MAX_BODY_BYTES = 128 * 2 ** 20;
 /** Bun.serve's largest idleTimeout, in seconds. */

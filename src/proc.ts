@@ -75,3 +75,30 @@ export function residentBytes(pid: number | undefined): number | undefined {
     return undefined; // exited meanwhile
   }
 }
+
+/** RSS from /proc/<pid>/statm: one short line, much less for the kernel to format than `status`, for
+ * --max-memory's frequent samples. undefined where unknown (not Linux, process gone). */
+export function sampleResidentBytes(pid: number): number | undefined {
+  if (process.platform !== "linux") return undefined;
+  try {
+    const pages = Number(readFileSync(`/proc/${pid}/statm`, "latin1").split(" ")[1]);
+    return Number.isFinite(pages) ? pages * pageBytes() : undefined;
+  } catch {
+    return undefined; // exited meanwhile
+  }
+}
+
+let pageSize: number | undefined;
+/** statm counts pages; JavaScript cannot ask sysconf, so compare our own RSS in both files, once. */
+function pageBytes(): number {
+  if (pageSize !== undefined) return pageSize;
+  pageSize = 4096;
+  try {
+    const pages = Number(readFileSync("/proc/self/statm", "latin1").split(" ")[1]);
+    const bytes = residentBytes(process.pid);
+    if (pages > 0 && bytes) pageSize = 2 ** Math.round(Math.log2(bytes / pages));
+  } catch {
+    // keep 4 KiB, the page size of nearly every Linux machine
+  }
+  return pageSize;
+}

@@ -20,12 +20,7 @@ import { removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
 import type { Reaper } from "./reaper.ts";
 import type { RequestMetrics } from "./request-metrics.ts";
-import {
-  heartbeatInterval,
-  type Supervision,
-  type SupervisionHooks,
-  superviseWorkers,
-} from "./supervisor.ts";
+import { type Supervision, type SupervisionHooks, superviseWorkers } from "./supervisor.ts";
 import { resolveIdentity } from "./users.ts";
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
@@ -188,7 +183,6 @@ function workerSettings(options: RunOptions, sources: Sources, entry: string): H
     host: options.host,
     gracefulTimeoutMs: options.gracefulTimeoutMs,
     bootTimeoutMs: options.bootTimeoutMs,
-    heartbeatMs: heartbeatInterval(options.timeoutMs),
     maxRequests: options.maxRequests,
     maxRequestsJitter: options.maxRequestsJitter,
     ...(options.tlsCert && options.tlsKey

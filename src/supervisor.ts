@@ -5,13 +5,12 @@
 import pkg from "../package.json" with { type: "json" };
 import type { Hooks } from "./config.ts";
 import type { ActionResult, ControlActions, Snapshot } from "./control/types.ts";
-import { decide, initialState, readyWorkers } from "./core/lifecycle.ts";
-import { KILL_MARGIN_MS } from "./core/timings.ts";
-import type { Config, Effect, Event, Signal, State } from "./core/types.ts";
+import { type ControlRequest, requestDeadlineMs } from "./core/deadlines.ts";
+import { decide, initialState, readyWorkers, scaleRefusal } from "./core/lifecycle.ts";
+import type { Config, Effect, Event, HookCall, Signal, State } from "./core/types.ts";
 import { createWorkerHost, type HostOptions, type WorkerHost } from "./host.ts";
 import type { Logger } from "./log.ts";
-import { MAX_WORKERS } from "./options.ts";
-import { residentBytes } from "./proc.ts";
+import { residentBytes, sampleResidentBytes } from "./proc.ts";
 
 /** Signals the supervisor takes over; Gunicorn's meanings (README's signal table). */
 export const HANDLED_SIGNALS: Signal[] = [
@@ -24,17 +23,6 @@ export const HANDLED_SIGNALS: Signal[] = [
   "SIGUSR1",
   "SIGUSR2",
 ];
-
-/** How often a worker proves its event loop is alive: four beats per --timeout, at least 50 ms and at
- * most 5 s apart (30 s → 5 s). The beat also carries the request count, and the supervisor reads RSS
- * when it arrives, so --max-memory notices a leak within ~15 s; an idle supervisor wakes up only
- * N/5 times a second. */
-export const MAX_HEARTBEAT_MS = 5_000;
-export function heartbeatInterval(timeoutMs: number): number {
-  return timeoutMs > 0
-    ? Math.max(50, Math.min(MAX_HEARTBEAT_MS, Math.floor(timeoutMs / 4)))
-    : MAX_HEARTBEAT_MS;
-}
 
 /** The config file's hooks, plus what runs before every reload (HUP, `supervisor reload`, --watch):
  * re-reading the config file. */
@@ -76,12 +64,10 @@ export function superviseWorkers(
     busy = true;
     try {
       for (let next = queue.shift(); next; next = queue.shift()) {
-        const before = state;
         const decision = decide(state, next, performance.now());
         state = decision.state;
         for (const effect of decision.effects) performSafely(effect);
         settleWaiters();
-        runHooks(before, next);
       }
     } finally {
       busy = false;
@@ -97,25 +83,22 @@ export function superviseWorkers(
     });
   };
 
-  /** User hooks from the config file run after the loop's turn, never inside it; their failures are
-   * logged, never fatal. */
-  const runHooks = (before: State, event: Event) => {
-    const call = (name: string, fn: () => unknown) => {
-      queueMicrotask(() => {
-        void (async () => fn())().catch((error) => logger.error(`${name} hook failed: ${error}`));
-      });
-    };
-    if (hooks.onReady && before.phase === "booting" && state.phase === "running") {
-      const status = snapshotOf(state, performance.now());
-      call("onReady", () => hooks.onReady?.(status));
+  /** The core says when a config-file hook runs; it is called after the loop's turn, never inside it,
+   * and its failures are logged, never fatal. */
+  const callHook = (effect: HookCall) => {
+    const { onReady, onWorkerExit } = hooks;
+    let fn: (() => unknown) | undefined;
+    if (effect.name === "onReady" && onReady) {
+      const status = snapshotOf(state, performance.now()); // as the core left it when boot completed
+      fn = () => onReady(status);
+    } else if (effect.name === "onWorkerExit" && onWorkerExit) {
+      const { exit } = effect;
+      fn = () => onWorkerExit(exit);
     }
-    if (hooks.onWorkerExit && event.type === "exit") {
-      const w = before.workers.find((x) => x.id === event.id);
-      if (w && w.phase !== "draining" && before.phase !== "stopping") {
-        const exit = { slot: w.slot, pid: w.pid ?? null, code: event.code, signal: event.signal };
-        call("onWorkerExit", () => hooks.onWorkerExit?.(exit));
-      }
-    }
+    if (!fn) return;
+    queueMicrotask(() => {
+      void (async () => fn())().catch((error) => logger.error(`${effect.name} hook failed: ${error}`));
+    });
   };
 
   /** Reloads first let `beforeReload` refresh settings (the config file); then the core takes over. */
@@ -131,10 +114,11 @@ export function superviseWorkers(
   };
 
   /** Enqueue an event and resolve when `settled` says the state shows it done; a request that cannot
-   * settle (a crash-looping worker never ready) is answered when a worker could have booted and drained. */
-  const request = (event: Event, settled: (s: State) => ActionResult | undefined) =>
+   * settle (a crash-looping worker never ready) is answered "not done" after the core's deadline for
+   * the work it sets off (a rolling reload takes one boot per worker). */
+  const request = (event: Event, kind: ControlRequest, settled: (s: State) => ActionResult | undefined) =>
     new Promise<ActionResult>((resolve) => {
-      const limitMs = state.config.bootTimeoutMs + state.config.gracefulTimeoutMs + KILL_MARGIN_MS;
+      const limitMs = requestDeadlineMs(state, kind);
       const timer = setTimeout(() => {
         waiters = waiters.filter((w) => w.resolve !== done);
         done({ ok: false, message: `not done after ${limitMs / 1000} s; see supervisor status` });
@@ -163,7 +147,7 @@ export function superviseWorkers(
   const perform = (effect: Effect) => {
     switch (effect.type) {
       case "spawn":
-        return workers.spawn(effect.id, effect.slot);
+        return workers.spawn(effect.id, effect.slot, effect.heartbeatMs);
       case "kill":
         return workers.kill(effect.id, effect.signal);
       case "log":
@@ -181,6 +165,12 @@ export function superviseWorkers(
         clearTimeout(timers.get(effect.key));
         timers.delete(effect.key);
         return;
+      case "sample-memory": {
+        const samples = effect.workers.map((w) => ({ id: w.id, rssBytes: sampleResidentBytes(w.pid) }));
+        return emit({ type: "memory", samples });
+      }
+      case "hook":
+        return callHook(effect);
       case "exit":
         for (const timer of timers.values()) clearTimeout(timer);
         timers.clear();
@@ -207,16 +197,16 @@ export function superviseWorkers(
     async reload() {
       const event = await reloadEvent();
       const seq = state.reloadSeq + 1;
-      return request(event, (s) => (s.lastReload && s.lastReload.seq >= seq ? s.lastReload : undefined));
+      return request(event, { type: "reload" }, (s) =>
+        s.lastReload && s.lastReload.seq >= seq ? s.lastReload : undefined,
+      );
     },
     scale(n, relative) {
       const target = relative ? state.target + n : n;
-      const refuse = (message: string) => Promise.resolve({ ok: false, message });
-      if (state.phase !== "running") return refuse(`cannot scale while the supervisor is ${state.phase}`);
-      if (target < 1) return refuse(`cannot scale to ${target}: never below 1 worker`);
-      if (target > MAX_WORKERS) return refuse(`cannot scale to ${target}: at most ${MAX_WORKERS} workers`);
+      const refusal = scaleRefusal(state, target);
+      if (refusal) return Promise.resolve({ ok: false, message: refusal });
       // Done when exactly `target` workers serve and none is still starting or draining.
-      return request({ type: "scale", workers: target }, (s) => {
+      return request({ type: "scale", workers: target }, { type: "scale", workers: target }, (s) => {
         if (s.phase === "stopping") return { ok: false, message: "the supervisor is stopping" };
         const settled = s.workers.every((w) => w.phase === "ready") && readyWorkers(s).length === target;
         return settled
@@ -224,7 +214,7 @@ export function superviseWorkers(
           : undefined;
       });
     },
-    stop: () => request({ type: "stop" }, () => undefined),
+    stop: () => request({ type: "stop" }, { type: "stop" }, () => undefined),
   };
 
   workers = createWorkerHost(host, emit);

@@ -1,7 +1,15 @@
 // The decision core without processes: feed events, check the state and the effects it asks for.
 import { describe, expect, test } from "bun:test";
-import { activeWorkers, decide, initialState, readyWorkers } from "../src/core/lifecycle.ts";
-import { restartBackoff } from "../src/core/timings.ts";
+import { requestDeadlineMs } from "../src/core/deadlines.ts";
+import {
+  activeWorkers,
+  decide,
+  initialState,
+  MAX_WORKERS,
+  readyWorkers,
+  scaleRefusal,
+} from "../src/core/lifecycle.ts";
+import { memorySampleDelay, restartBackoff } from "../src/core/timings.ts";
 import type { Config, Effect, Event, State } from "../src/core/types.ts";
 
 const config: Config = {
@@ -68,12 +76,18 @@ describe("start-up", () => {
     expect(d.state.phase).toBe("booting");
   });
 
-  test("all ready: running, one ready line with the address, time and pids", () => {
-    const d = new Driver().boot();
+  test("all ready: running, one line per worker's start-up, one ready line with the address, time and pids", () => {
+    const d = new Driver();
+    d.send({ type: "start" });
+    d.send({ type: "ready", id: 1, startupMs: 812 }, 900);
+    d.send({ type: "ready", id: 2 }, 10);
     expect(d.state.phase).toBe("running");
     expect(d.logs("info")).toEqual([
-      "ready: 2 workers listening on http://0.0.0.0:3000 in 20 ms (pids 100, 101)",
+      "worker 0 (pid 100): app started in 812 ms",
+      "worker 1 (pid 101): app started in 910 ms",
+      "ready: 2 workers listening on http://0.0.0.0:3000 in 910 ms (pids 100, 101)",
     ]);
+    expect(of(d.effects, "hook")).toEqual([{ type: "hook", name: "onReady" }]);
   });
 
   test.each([
@@ -117,10 +131,10 @@ describe("reaping: an unexpected exit is replaced in the same slot", () => {
     const d = new Driver().boot();
     const victim = d.worker(1);
     const fx = d.send({ type: "exit", id: victim.id, code, signal }, 5_000);
-    expect(of(fx, "spawn")).toEqual([{ type: "spawn", id: 3, slot: 1 }]);
+    expect(of(fx, "spawn")).toEqual([{ type: "spawn", id: 3, slot: 1, heartbeatMs: 5_000 }]);
     expect(d.logs("warn")).toEqual([`worker 1 (pid 101) died: ${how} after 5.0 s; restarting`]);
     d.send({ type: "ready", id: 3 }, 20);
-    expect(d.logs("info").at(-1)).toBe("worker 1 (pid 102) ready in 20 ms");
+    expect(d.logs("info").at(-1)).toBe("worker 1 (pid 102): app started in 20 ms");
     expect(d.state.restarts.crash).toBe(1);
     expect(d.state.slotRestarts).toEqual({ 1: 1 });
   });
@@ -207,7 +221,7 @@ describe("reconcile: scaling and rolling replacement", () => {
   test("TTIN adds a worker in the next slot; TTOU drains the highest slot; never below 1", () => {
     const d = new Driver().boot();
     expect(of(d.send({ type: "signal", signal: "SIGTTIN" }), "spawn")).toEqual([
-      { type: "spawn", id: 3, slot: 2 },
+      { type: "spawn", id: 3, slot: 2, heartbeatMs: 5_000 },
     ]);
     d.readyAll();
     expect(of(d.send({ type: "signal", signal: "SIGTTOU" }), "kill")).toEqual([
@@ -221,12 +235,12 @@ describe("reconcile: scaling and rolling replacement", () => {
   test("HUP replaces workers one at a time, draining each old one only once its replacement is ready", () => {
     const d = new Driver().boot();
     const fx = d.send({ type: "signal", signal: "SIGHUP" });
-    expect(of(fx, "spawn")).toEqual([{ type: "spawn", id: 3, slot: 0 }]);
+    expect(of(fx, "spawn")).toEqual([{ type: "spawn", id: 3, slot: 0, heartbeatMs: 5_000 }]);
     expect(of(fx, "kill")).toEqual([]);
     expect(readyWorkers(d.state)).toHaveLength(2);
     const second = d.send({ type: "ready", id: 3 }, 50);
     expect(of(second, "kill")).toEqual([{ type: "kill", id: 1, signal: "SIGTERM" }]);
-    expect(of(second, "spawn")).toEqual([{ type: "spawn", id: 4, slot: 1 }]);
+    expect(of(second, "spawn")).toEqual([{ type: "spawn", id: 4, slot: 1, heartbeatMs: 5_000 }]);
     const done = d.send({ type: "ready", id: 4 }, 50);
     expect(of(done, "kill")).toEqual([{ type: "kill", id: 2, signal: "SIGTERM" }]);
     expect(d.logs("info").at(-1)).toBe("reload finished: 2 workers replaced in 100 ms");
@@ -256,5 +270,333 @@ describe("reconcile: scaling and rolling replacement", () => {
     const fx = d.send({ type: "timer", key: "heartbeat:1" }, 2_000);
     expect(of(fx, "kill")).toEqual([{ type: "kill", id: 1, signal: "SIGKILL" }]);
     expect(of(d.send({ type: "exit", id: 1, code: null, signal: "SIGKILL" }), "spawn")).toHaveLength(1);
+  });
+});
+
+describe("a re-read config applies to the workers kept", () => {
+  test("turning --timeout off disarms every heartbeat timer: no kept worker is killed as hung", () => {
+    const d = new Driver({ timeoutMs: 2_000 }).boot();
+    const fx = d.send({ type: "configure", config: { timeoutMs: 0 } });
+    expect(of(fx, "clear-timer").map((e) => e.key)).toEqual(["heartbeat:1", "heartbeat:2"]);
+    // A timer already due when the config changed fires anyway: it kills nothing.
+    expect(of(d.send({ type: "timer", key: "heartbeat:1" }, 2_000), "kill")).toEqual([]);
+    expect(d.logs("error")).toEqual([]);
+  });
+
+  test("turning --timeout on arms the kept workers, never sooner than two of their own beats", () => {
+    const d = new Driver({ timeoutMs: 0 }).boot();
+    const on = d.send({ type: "configure", config: { timeoutMs: 30_000 } });
+    expect(of(on, "set-timer").map((e) => [e.key, e.ms])).toEqual([
+      ["heartbeat:1", 30_000],
+      ["heartbeat:2", 30_000],
+    ]);
+    // Started with --timeout off, they beat every 5 s: a 2 s timeout would kill them between beats.
+    const shorter = d.send({ type: "configure", config: { timeoutMs: 2_000 } });
+    expect(of(shorter, "set-timer").map((e) => e.ms)).toEqual([10_000, 10_000]);
+    // Workers started from now on beat at the new pace, decided by the core at their spawn.
+    expect(of(d.send({ type: "signal", signal: "SIGTTIN" }), "spawn")).toEqual([
+      { type: "spawn", id: 3, slot: 2, heartbeatMs: 500 },
+    ]);
+  });
+
+  test("turning --max-memory on and off starts and stops the memory sampling", () => {
+    const d = new Driver().boot();
+    expect(of(d.effects, "set-timer").some((e) => e.key === "memory-sample")).toBe(false);
+    const on = d.send({ type: "configure", config: { maxMemoryBytes: 100 * 2 ** 20 } });
+    expect(of(on, "set-timer")).toEqual([{ type: "set-timer", key: "memory-sample", ms: 50 }]);
+    const off = d.send({ type: "configure", config: { maxMemoryBytes: 0 } });
+    expect(of(off, "clear-timer")).toEqual([{ type: "clear-timer", key: "memory-sample" }]);
+    expect(d.send({ type: "timer", key: "memory-sample" }, 100)).toEqual([]);
+  });
+});
+
+describe("scale bounds are the core's", () => {
+  const at = (workers: number): State => ({ ...initialState({ ...config, workers }, 0), phase: "running" });
+
+  test("TTIN at the maximum of 1024 workers is ignored", () => {
+    const d = decide(at(MAX_WORKERS), { type: "signal", signal: "SIGTTIN" }, 0);
+    expect(d.state.target).toBe(1024);
+    expect(of(d.effects, "spawn")).toEqual([]);
+    expect(d.effects).toContainEqual({
+      type: "log",
+      level: "warn",
+      message: "scale ignored: already at 1024 workers (at most 1024)",
+    });
+  });
+
+  test("a scale event above the maximum is capped at it", () => {
+    expect(decide(at(1_000), { type: "scale", workers: 5_000 }, 0).state.target).toBe(1024);
+  });
+
+  test.each([
+    [0, "cannot scale to 0: never below 1 worker"],
+    [1_025, "cannot scale to 1025: at most 1024 workers"],
+    [3, undefined],
+  ])("supervisor scale %p: %p", (target, refusal) => {
+    expect(scaleRefusal(at(2), target)).toBe(refusal);
+    expect(scaleRefusal(initialState(config, 0), 3)).toBe("cannot scale while the supervisor is booting");
+  });
+});
+
+describe("control-request deadlines follow the work", () => {
+  const slow = { workers: 8, bootTimeoutMs: 5_000, gracefulTimeoutMs: 2_000 };
+
+  test("a rolling reload of 8 workers gets one boot per worker (8 boots of 2 s each fit)", () => {
+    const d = new Driver(slow).boot();
+    const limit = requestDeadlineMs(d.state, { type: "reload" });
+    // Before: boot + grace + 1 s = 8 s, whatever the worker count.
+    expect(limit).toBeGreaterThan(8 * 2_000);
+    expect(limit).toBeGreaterThanOrEqual(8 * (5_000 + 1_000));
+    // A reload asked during one runs again after it: twice the work.
+    d.send({ type: "signal", signal: "SIGHUP" });
+    expect(requestDeadlineMs(d.state, { type: "reload" })).toBeGreaterThanOrEqual(2 * limit - 4_000);
+  });
+
+  test("stop waits out --shutdown-delay and the grace", () => {
+    const d = new Driver({ ...slow, shutdownDelayMs: 20_000 }).boot();
+    expect(requestDeadlineMs(d.state, { type: "stop" })).toBeGreaterThanOrEqual(20_000 + 2_000 + 1_000);
+    expect(requestDeadlineMs(d.state, { type: "scale", workers: 9 })).toBeGreaterThanOrEqual(5_000 + 2_000);
+  });
+});
+
+describe("reloads are coalesced, and each answer covers the code it asked for", () => {
+  /** Make the one starting worker ready; return what that did. */
+  const readyNext = (d: Driver) => {
+    const w = d.state.workers.find((x) => x.phase === "starting");
+    if (!w) throw new Error("no starting worker");
+    return d.send({ type: "ready", id: w.id }, 10);
+  };
+
+  test("HUP during a rolling reload: the round goes on, then replaces once what was started before it", () => {
+    const d = new Driver({ workers: 3 }).boot();
+    d.send({ type: "signal", signal: "SIGHUP" }); // reload 1: starts worker 4 for slot 0
+    readyNext(d); // 4 ready, 1 drains, 5 starts for slot 1
+    d.send({ type: "signal", signal: "SIGHUP" }); // reload 2, while 5 (reload 1's code) is starting
+    d.send({ type: "signal", signal: "SIGHUP" }); // and reload 3: merged into the same re-run
+    expect(d.logs("info").at(-1)).toBe(
+      "reload asked during a reload: it goes on until all 4 older workers are replaced",
+    );
+    let spawns = 0;
+    const answered: number[] = [];
+    while (d.state.reload) {
+      spawns += of(readyNext(d), "spawn").length;
+      const seq = d.state.lastReload?.seq;
+      if (seq !== undefined && seq !== answered.at(-1)) answered.push(seq);
+      // Nobody is told "finished" while a worker older than their request still serves.
+      if (seq !== undefined) expect(activeWorkers(d.state).every((w) => w.generation >= seq)).toBe(true);
+    }
+    // Reload 1 is answered once its round is done; reloads 2 and 3 at the end.
+    expect(answered).toEqual([1, 3]);
+    // Slot 2 (never replaced) once, then 4 and 5 (started before reload 3) once each: 3, not 6.
+    expect(spawns).toBe(3);
+    expect(activeWorkers(d.state).every((w) => w.generation === 3)).toBe(true);
+    expect(d.state.lastReload).toMatchObject({ seq: 3, ok: true });
+    expect(d.logs("info").at(-1)).toBe("reload finished: 5 workers replaced in 50 ms");
+  });
+
+  test("a HUP during the re-run's own replacement makes no third round", () => {
+    const d = new Driver({ workers: 2 }).boot();
+    d.send({ type: "signal", signal: "SIGHUP" });
+    d.send({ type: "signal", signal: "SIGHUP" });
+    // Worker 3 started for reload 1; reload 2 came while it was starting: it is replaced once more.
+    const ids: number[] = [];
+    while (d.state.reload) ids.push(...of(readyNext(d), "spawn").map((e) => e.id));
+    expect(ids).toEqual([4, 5]);
+    expect(d.state.lastReload?.seq).toBe(2);
+  });
+
+  test("a reload that fails answers every request it covers with the failure", () => {
+    const d = new Driver().boot();
+    d.send({ type: "signal", signal: "SIGHUP" });
+    d.send({ type: "signal", signal: "SIGHUP" });
+    d.send({ type: "boot-error", id: 3, message: "SyntaxError: bad deploy" });
+    d.send({ type: "exit", id: 3, code: 3, signal: null });
+    expect(d.state.lastReload).toMatchObject({ seq: 2, ok: false });
+    expect(d.state.reload).toBeUndefined();
+  });
+});
+
+describe("--max-requests and --max-memory retry a failed replacement", () => {
+  test("a worker whose replacement failed to boot is recycled at a later heartbeat, after a backoff", () => {
+    const d = new Driver().boot();
+    d.send({ type: "retire", id: 1, reason: "max-requests" });
+    d.send({ type: "exit", id: 3, code: 3, signal: null }, 50); // the replacement failed to boot
+    expect(d.logs("error").at(-1)).toMatch(
+      /^could not replace worker 0 \(pid 100\) \(max-requests\), keeping it/,
+    );
+    // The worker keeps asking (its heartbeat); the retry waits 1 s after the failure.
+    expect(of(d.send({ type: "heartbeat", id: 1, requests: 120 }, 100), "spawn")).toEqual([]);
+    expect(of(d.send({ type: "heartbeat", id: 1, requests: 130 }, 1_000), "spawn")).toEqual([
+      { type: "spawn", id: 4, slot: 0, heartbeatMs: 5_000 },
+    ]);
+    expect(of(d.send({ type: "ready", id: 4 }), "kill")).toEqual([
+      { type: "kill", id: 1, signal: "SIGTERM" },
+    ]);
+  });
+
+  test("memory is sampled while --max-memory is set: soon near the limit, rarely far below; 2 samples over replace", () => {
+    const MiB = 2 ** 20;
+    const d = new Driver({ maxMemoryBytes: 150 * MiB });
+    expect(of(d.send({ type: "start" }), "set-timer").map((e) => e.key)).toEqual(["boot:1", "boot:2"]);
+    d.readyAll();
+    // A new worker's first sample comes after 50 ms.
+    expect(
+      of(d.effects, "set-timer")
+        .filter((e) => e.key === "memory-sample")
+        .map((e) => e.ms),
+    ).toEqual([50, 50]);
+    /** Fire the timer; answer its sample-memory effect as the shell does; return the next delay. */
+    const sample = (rss0: number, rss1 = 50 * MiB) => {
+      const fx = d.send({ type: "timer", key: "memory-sample" }, 50);
+      expect(of(fx, "sample-memory")).toEqual([
+        {
+          type: "sample-memory",
+          workers: [
+            { id: 1, pid: 100 },
+            { id: 2, pid: 101 },
+          ],
+        },
+      ]);
+      const answer = d.send({
+        type: "memory",
+        samples: [
+          { id: 1, rssBytes: rss0 },
+          { id: 2, rssBytes: rss1 },
+        ],
+      });
+      return { next: of(answer, "set-timer").find((e) => e.key === "memory-sample")?.ms, answer };
+    };
+    // 100 MiB below the limit: a leak of 200 MB/s needs 500 ms to get there.
+    expect(sample(50 * MiB).next).toBe(500);
+    expect(sample(145 * MiB).next).toBe(50);
+    expect(of(sample(151 * MiB).answer, "spawn")).toEqual([]);
+    expect(of(sample(149 * MiB).answer, "spawn")).toEqual([]); // a spike: the count starts again
+    sample(160 * MiB);
+    expect(of(sample(200 * MiB).answer, "spawn")).toEqual([
+      { type: "spawn", id: 3, slot: 0, heartbeatMs: 5_000 },
+    ]);
+    expect(d.logs("info").at(-1)).toBe(
+      "worker 0 (pid 100) will be replaced (RSS 200 MiB above --max-memory 150 MiB)",
+    );
+    // TERM stops the sampling.
+    const term = d.send({ type: "signal", signal: "SIGTERM" });
+    expect(of(term, "clear-timer")).toContainEqual({ type: "clear-timer", key: "memory-sample" });
+    expect(d.send({ type: "timer", key: "memory-sample" }, 100)).toEqual([]);
+  });
+
+  test("far below the limit, one sample a second", () => {
+    expect(memorySampleDelay(2 ** 30, [60 * 2 ** 20, 80 * 2 ** 20])).toBe(1_000);
+    expect(memorySampleDelay(2 ** 30, [60 * 2 ** 20, undefined])).toBe(50);
+    expect(memorySampleDelay(100, [200])).toBe(50);
+  });
+});
+
+describe("a SIGKILL the supervisor sent is never 'perhaps out of memory?'", () => {
+  test.each([
+    [
+      "hung (no heartbeat)",
+      (d: Driver) => d.send({ type: "timer", key: "heartbeat:1" }, 2_000),
+      "worker 0 (pid 100) died: signal SIGKILL (sent by the supervisor: --timeout) after 2.0 s; restarting",
+    ],
+    [
+      "QUIT",
+      (d: Driver) => d.send({ type: "signal", signal: "SIGQUIT" }),
+      "worker 0 (pid 100) stopped (quick shutdown): signal SIGKILL (sent by the supervisor: SIGQUIT received) after 20 ms",
+    ],
+    [
+      "second INT",
+      (d: Driver) => {
+        d.send({ type: "signal", signal: "SIGINT" });
+        d.send({ type: "signal", signal: "SIGINT" });
+      },
+      "worker 0 (pid 100) stopped (shutdown): signal SIGKILL (sent by the supervisor: SIGINT received again) after 20 ms",
+    ],
+    [
+      "still running after the grace",
+      (d: Driver) => {
+        d.send({ type: "signal", signal: "SIGTERM" });
+        d.send({ type: "timer", key: "kill:1" }, 31_000);
+      },
+      "worker 0 (pid 100) stopped (shutdown): signal SIGKILL (sent by the supervisor: --graceful-timeout) after 31.0 s",
+    ],
+  ])("%s", (_, cause, line) => {
+    const d = new Driver({ timeoutMs: 2_000 }).boot();
+    cause(d);
+    d.send({ type: "exit", id: 1, code: null, signal: "SIGKILL" });
+    expect(d.logs()).toContain(line);
+    expect(d.logs().join("\n")).not.toContain("perhaps out of memory");
+  });
+
+  test("a boot-timeout kill of a restarted worker says so", () => {
+    const d = new Driver({ bootTimeoutMs: 500 }).boot();
+    d.send({ type: "exit", id: 1, code: 1, signal: null }, 5_000);
+    d.send({ type: "timer", key: "boot:3" }, 500);
+    d.send({ type: "exit", id: 3, code: null, signal: "SIGKILL" });
+    expect(d.logs().at(-1)).toMatch(
+      /^worker 0 \(pid 102\) died: signal SIGKILL \(sent by the supervisor: --boot-timeout\)/,
+    );
+  });
+});
+
+describe("config hooks run when the core says, as effects", () => {
+  test("onWorkerExit for an unexpected death only; onReady once, when boot completes", () => {
+    const d = new Driver().boot();
+    expect(of(d.effects, "hook")).toEqual([{ type: "hook", name: "onReady" }]);
+    const crash = d.send({ type: "exit", id: 1, code: null, signal: "SIGKILL" }, 5_000);
+    expect(of(crash, "hook")).toEqual([
+      { type: "hook", name: "onWorkerExit", exit: { slot: 0, pid: 100, code: null, signal: "SIGKILL" } },
+    ]);
+    d.readyAll();
+    d.send({ type: "signal", signal: "SIGTERM" });
+    expect(of(d.send({ type: "exit", id: 2, code: 0, signal: null }), "hook")).toEqual([]);
+    expect(of(d.effects, "hook").filter((e) => e.name === "onReady")).toHaveLength(1);
+  });
+});
+
+describe("early deaths: a worker that never got to serve", () => {
+  const dies = (d: Driver, w: { id: number }, afterMs: number) =>
+    d.send({ type: "exit", id: w.id, code: 1, signal: null }, afterMs);
+
+  test.each([
+    ["served a request, died 15 ms after ready", true, 15, 1, 0],
+    ["never served, died 15 ms after ready", false, 15, 3, 150],
+    ["never served, idle 2 s, then died", false, 2_000, 1, 0],
+  ])("%s", (_, serves, lifeMs, failures, delay) => {
+    const d = new Driver({ workers: 1 }).boot();
+    // Two deaths before: the slot would back off if this one counts as early too.
+    for (let i = 0; i < 2; i++) {
+      dies(d, d.worker(0), 10);
+      const timer = of(d.effects, "set-timer").find((e) => e.key === "restart:0");
+      if (timer && d.state.restartPending.length) d.send({ type: "timer", key: "restart:0" }, timer.ms);
+      d.readyAll();
+    }
+    const w = d.worker(0);
+    if (serves) d.send({ type: "serving", id: w.id });
+    const fx = dies(d, w, lifeMs);
+    expect(d.state.failures[0]).toBe(failures);
+    expect(of(fx, "set-timer").find((e) => e.key === "restart:0")?.ms ?? 0).toBe(delay);
+  });
+
+  test("a heartbeat counting requests is proof of serving too", () => {
+    const d = new Driver({ workers: 1, maxRestarts: 1 }).boot();
+    d.send({ type: "heartbeat", id: 1, requests: 3 }, 10);
+    dies(d, d.worker(0), 10);
+    d.readyAll();
+    d.send({ type: "heartbeat", id: 2, requests: 1 }, 10);
+    dies(d, d.worker(0), 10);
+    expect(d.state.phase).toBe("running");
+  });
+
+  test("a worker that crashes right after ready, every time, is still a crash loop: exit 4", () => {
+    const d = new Driver({ workers: 1, maxRestarts: 3 }).boot();
+    for (let i = 0; i < 10 && d.state.phase === "running"; i++) {
+      dies(d, d.worker(0), 20);
+      if (d.state.restartPending.length) d.send({ type: "timer", key: "restart:0" }, 1_000);
+      d.readyAll();
+    }
+    expect(d.state.exitCode).toBe(4);
+    expect(d.logs("error").at(-1)).toBe(
+      "worker 0 (pid 103) died: exit code 1, 4 early deaths in a row; giving up (--max-restarts 3)",
+    );
   });
 });

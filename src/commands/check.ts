@@ -2,11 +2,11 @@
 // port, report problems, start nothing else. Exit 0 (ok), 2 (bad config or flags) or 3 (app cannot boot).
 
 import { defineCommand } from "citty";
+import { heartbeatInterval } from "../core/timings.ts";
 import type { Event } from "../core/types.ts";
 import { bootError } from "../exit-codes.ts";
 import { createWorkerHost } from "../host.ts";
 import { checkRunnable } from "../start.ts";
-import { heartbeatInterval } from "../supervisor.ts";
 import { resolveFromCli, runArgs } from "./run.ts";
 
 export const checkCommand = defineCommand({
@@ -48,7 +48,6 @@ function bootOnce(entry: string, bootTimeoutMs: number, env: Record<string, stri
           host: "127.0.0.1",
           gracefulTimeoutMs: 0,
           bootTimeoutMs,
-          heartbeatMs: heartbeatInterval(0),
           maxRequests: 0,
           maxRequestsJitter: 0,
           accessLog: false,
@@ -76,6 +75,6 @@ function bootOnce(entry: string, bootTimeoutMs: number, env: Record<string, stri
       host.kill(1, "SIGKILL");
       resolve({ type: "timeout" });
     }, bootTimeoutMs);
-    host.spawn(1, 0);
+    host.spawn(1, 0, heartbeatInterval(0));
   });
 }

@@ -1,7 +1,10 @@
 // Words for log lines: how a worker ended, how long it lived.
 
-/** "exit code 1", "signal SIGKILL (perhaps out of memory?)". */
-export function describeExit(code: number | null, signal: string | null): string {
+/** "exit code 1", "signal SIGKILL (sent by the supervisor: --timeout)", and for a SIGKILL nobody here
+ * explains, "signal SIGKILL (perhaps out of memory?)". `killedBecause`: why the supervisor sent it. */
+export function describeExit(code: number | null, signal: string | null, killedBecause?: string): string {
+  if (signal === "SIGKILL" && killedBecause)
+    return `signal SIGKILL (sent by the supervisor: ${killedBecause})`;
   if (signal) return signal === "SIGKILL" ? "signal SIGKILL (perhaps out of memory?)" : `signal ${signal}`;
   return `exit code ${code ?? "unknown"}`;
 }

@@ -5,7 +5,16 @@
 
 import { ExitCode } from "../exit-codes.ts";
 import { describeExit, formatDuration } from "./format.ts";
-import { KILL_MARGIN_MS, MEMORY_SAMPLES_OVER, MIN_UPTIME_MS, restartBackoff } from "./timings.ts";
+import {
+  heartbeatInterval,
+  hungAfterMs,
+  KILL_MARGIN_MS,
+  MEMORY_SAMPLE_MIN_MS,
+  MEMORY_SAMPLES_OVER,
+  MIN_UPTIME_MS,
+  memorySampleDelay,
+  restartBackoff,
+} from "./timings.ts";
 import type {
   Config,
   Decision,
@@ -45,6 +54,17 @@ export const noRestarts = (): Record<RestartReason, number> => ({
   reload: 0,
 });
 
+/** The most workers one supervisor runs (flags, config file, TTIN and `supervisor scale` alike). */
+export const MAX_WORKERS = 1024;
+
+/** Why a `supervisor scale` to `target` is refused now, if it is. */
+export function scaleRefusal(s: State, target: number): string | undefined {
+  if (s.phase !== "running") return `cannot scale while the supervisor is ${s.phase}`;
+  if (target < 1) return `cannot scale to ${target}: never below 1 worker`;
+  if (target > MAX_WORKERS) return `cannot scale to ${target}: at most ${MAX_WORKERS} workers`;
+  return undefined;
+}
+
 export function decide(state: State, event: Event, now: number): Decision {
   const s = structuredClone(state);
   const fx: Effect[] = [];
@@ -69,6 +89,7 @@ const bootTimer = (id: number) => `boot:${id}`;
 const killTimer = (id: number) => `kill:${id}`;
 const restartTimer = (slot: number) => `restart:${slot}`;
 const heartbeatTimer = (id: number) => `heartbeat:${id}`;
+const MEMORY_TIMER = "memory-sample";
 
 function handle(ctx: Ctx, ev: Event): void {
   switch (ev.type) {
@@ -84,13 +105,19 @@ function handle(ctx: Ctx, ev: Event): void {
         workerGone(ctx, w, null, null);
       });
     case "ready":
-      return withWorker(ctx, ev.id, (w) => workerReady(ctx, w));
+      return withWorker(ctx, ev.id, (w) => workerReady(ctx, w, ev.startupMs));
+    case "serving":
+      return withWorker(ctx, ev.id, (w) => {
+        w.servedAt ??= ctx.now;
+      });
     case "boot-error":
       return withWorker(ctx, ev.id, (w) => {
         w.bootError = ev.message;
       });
     case "heartbeat":
-      return withWorker(ctx, ev.id, (w) => heartbeat(ctx, w, ev.requests, ev.rssBytes));
+      return withWorker(ctx, ev.id, (w) => heartbeat(ctx, w, ev.requests));
+    case "memory":
+      return memorySampled(ctx, ev.samples);
     case "exit":
       return withWorker(ctx, ev.id, (w) => workerGone(ctx, w, ev.code, ev.signal));
     case "timer":
@@ -98,15 +125,17 @@ function handle(ctx: Ctx, ev: Event): void {
     case "signal":
       return signalReceived(ctx, ev.signal);
     case "retire":
-      return withWorker(ctx, ev.id, (w) => retire(ctx, w, ev.reason));
+      return withWorker(ctx, ev.id, (w) => {
+        // Remembered until the worker is gone: a failed replacement is retried at later heartbeats.
+        w.retireAsked = ev.reason;
+        retire(ctx, w, ev.reason);
+      });
     case "scale":
       return scaleTo(ctx, ev.workers);
     case "stop":
       return shutdown(ctx, "stop requested");
     case "configure":
-      // New timeouts and limits apply from now on; a changed worker count is a "scale" of its own.
-      Object.assign(ctx.s.config, ev.config);
-      return;
+      return configure(ctx, ev.config);
   }
 }
 
@@ -132,10 +161,13 @@ function reconcile(ctx: Ctx): void {
     const filled = activeWorkers(s).some((w) => w.slot === slot);
     if (!filled && !s.restartPending.includes(slot)) spawnWorker(ctx, slot);
   }
-  // Rolling replacement (reload, recycling): one fresh worker at a time, old one drained once it is ready.
+  // Rolling replacement (reload, recycling): one fresh worker at a time, old one drained once it is
+  // ready; the oldest code first, so a reload asked during one finishes the first round, then re-runs.
   if (s.phase !== "running") return;
   if (s.workers.some((w) => w.replacementOf !== undefined)) return;
-  const old = readyWorkers(s).find((w) => w.retiring && w.slot < s.target);
+  const [old] = readyWorkers(s)
+    .filter((w) => w.retiring && w.slot < s.target)
+    .sort((a, b) => a.generation - b.generation || a.slot - b.slot);
   if (old) spawnWorker(ctx, old.slot, old.id);
 }
 
@@ -146,12 +178,14 @@ function spawnWorker(ctx: Ctx, slot: number, replacementOf?: number): void {
     slot,
     phase: "starting",
     startedAt: ctx.now,
+    generation: s.reloadSeq,
+    heartbeatMs: heartbeatInterval(s.config.timeoutMs),
     requests: 0,
     overMemory: 0,
   };
   if (replacementOf !== undefined) w.replacementOf = replacementOf;
   s.workers.push(w);
-  ctx.fx.push({ type: "spawn", id: w.id, slot });
+  ctx.fx.push({ type: "spawn", id: w.id, slot, heartbeatMs: w.heartbeatMs });
   ctx.fx.push({ type: "set-timer", key: bootTimer(w.id), ms: s.config.bootTimeoutMs });
 }
 
@@ -170,25 +204,27 @@ function drainWorker(ctx: Ctx, w: WorkerRecord, reason: string): void {
   });
 }
 
-function workerReady(ctx: Ctx, w: WorkerRecord): void {
+function workerReady(ctx: Ctx, w: WorkerRecord, startupMs: number | undefined): void {
   const { s } = ctx;
   if (w.phase !== "starting") return;
   w.phase = "ready";
   w.readyAt = ctx.now;
   ctx.fx.push({ type: "clear-timer", key: bootTimer(w.id) });
   armHeartbeat(ctx, w);
-  // A restarted (or added) worker says so; rolling replacements are summed up by their own lines.
-  if (s.phase === "running" && w.replacementOf === undefined) {
-    log(ctx, "info", `${label(w)} ready in ${formatDuration(ctx.now - w.startedAt)}`);
-  }
+  armMemorySampling(ctx, MEMORY_SAMPLE_MIN_MS); // a new worker's first sample comes soon
+  // One line per worker, at boot and after: the app's own start-up work (its import), as it measured it.
+  log(ctx, "info", `${label(w)}: app started in ${formatDuration(startupMs ?? ctx.now - w.startedAt)}`);
   if (w.replacementOf !== undefined) {
     const old = s.workers.find((x) => x.id === w.replacementOf);
     delete w.replacementOf;
     if (old) {
       countRestart(ctx, old.slot, old.retiring === "max-memory" ? "memory" : (old.retiring ?? "reload"));
+      if (old.retiring === "reload" && s.reload) s.reload.replaced++;
       drainWorker(ctx, old, old.retiring ?? "replaced");
     }
   }
+  // Started before the latest reload was asked (a replacement already under way, say): its turn comes.
+  if (s.reload && w.generation < s.reloadSeq) w.retiring ??= "reload";
   if (s.phase === "booting" && readyWorkers(s).length >= s.target) {
     s.phase = "running";
     const pids = readyWorkers(s)
@@ -199,22 +235,74 @@ function workerReady(ctx: Ctx, w: WorkerRecord): void {
       "info",
       `ready: ${s.target} worker${s.target === 1 ? "" : "s"} listening on ${s.config.address} in ${formatDuration(ctx.now - s.startedAt)} (pids ${pids})`,
     );
+    ctx.fx.push({ type: "hook", name: "onReady" });
   }
   reconcile(ctx);
   finishReloadIfDone(ctx);
 }
 
-/** The worker's event loop is alive; check its request count (reported) and memory (read from /proc). */
-function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number, rssBytes: number | undefined): void {
+/** The worker's event loop is alive; it reports its request count, and a retirement it asked for that
+ * is not under way yet (its replacement failed) is tried again. */
+function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number): void {
   w.requests = requests;
-  if (rssBytes !== undefined) w.rssBytes = rssBytes;
+  if (requests > 0) w.servedAt ??= ctx.now;
   armHeartbeat(ctx, w);
+  if (w.retireAsked && !w.retiring) retire(ctx, w, w.retireAsked);
+}
+
+/** --max-memory: sample every ready worker's RSS (the shell reads /proc) while the limit is set, next
+ * after `ms` (by default: when the last samples say a fast leak could reach the limit). */
+function armMemorySampling(ctx: Ctx, ms?: number): void {
+  const { s } = ctx;
+  if (s.config.maxMemoryBytes <= 0 || s.phase === "stopping") return;
+  const delay =
+    ms ??
+    memorySampleDelay(
+      s.config.maxMemoryBytes,
+      readyWorkers(s).map((w) => w.rssBytes),
+    );
+  ctx.fx.push({ type: "set-timer", key: MEMORY_TIMER, ms: delay });
+}
+
+/** The timer fired: ask the shell for the samples; the next timer is armed when they come back. */
+function sampleMemory(ctx: Ctx): void {
+  const workers = readyWorkers(ctx.s).flatMap((w) => (w.pid === undefined ? [] : [{ id: w.id, pid: w.pid }]));
+  if (workers.length > 0) ctx.fx.push({ type: "sample-memory", workers });
+  else armMemorySampling(ctx);
+}
+
+function memorySampled(ctx: Ctx, samples: { id: number; rssBytes: number | undefined }[]): void {
   const limit = ctx.s.config.maxMemoryBytes;
-  if (limit <= 0 || rssBytes === undefined) return;
-  w.overMemory = rssBytes > limit ? w.overMemory + 1 : 0;
-  if (w.overMemory >= MEMORY_SAMPLES_OVER) {
-    w.overMemory = 0;
-    retire(ctx, w, "max-memory");
+  for (const { id, rssBytes } of samples) {
+    const w = ctx.s.workers.find((x) => x.id === id);
+    if (w?.phase !== "ready" || rssBytes === undefined) continue;
+    w.rssBytes = rssBytes;
+    if (limit <= 0) continue;
+    w.overMemory = rssBytes > limit ? w.overMemory + 1 : 0;
+    if (w.overMemory >= MEMORY_SAMPLES_OVER) {
+      w.overMemory = 0;
+      retire(ctx, w, "max-memory");
+    }
+  }
+  armMemorySampling(ctx);
+}
+
+/** A re-read config file: new timeouts and limits apply from now on, to the workers kept too (their
+ * heartbeat deadline, memory sampling); a changed worker count is a "scale" of its own. */
+function configure(ctx: Ctx, next: Partial<Omit<Config, "address">>): void {
+  const { s } = ctx;
+  const before = { ...s.config };
+  Object.assign(s.config, next);
+  if (s.config.timeoutMs !== before.timeoutMs) {
+    for (const w of readyWorkers(s)) {
+      if (s.config.timeoutMs > 0) armHeartbeat(ctx, w);
+      else ctx.fx.push({ type: "clear-timer", key: heartbeatTimer(w.id) });
+    }
+  }
+  if (s.config.maxMemoryBytes > 0 !== before.maxMemoryBytes > 0) {
+    for (const w of s.workers) w.overMemory = 0;
+    if (s.config.maxMemoryBytes > 0) armMemorySampling(ctx, MEMORY_SAMPLE_MIN_MS);
+    else ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
   }
 }
 
@@ -225,13 +313,30 @@ function countRestart(ctx: Ctx, slot: number, reason: RestartReason): void {
 
 function armHeartbeat(ctx: Ctx, w: WorkerRecord): void {
   if (ctx.s.config.timeoutMs <= 0 || w.phase !== "ready") return;
-  ctx.fx.push({ type: "set-timer", key: heartbeatTimer(w.id), ms: ctx.s.config.timeoutMs });
+  ctx.fx.push({
+    type: "set-timer",
+    key: heartbeatTimer(w.id),
+    ms: hungAfterMs(ctx.s.config.timeoutMs, w.heartbeatMs),
+  });
 }
 
+/** Done when no active worker runs code older than the latest reload asked for: the answer then covers
+ * every request so far. Before that, a request every active worker was started after is answered
+ * (`lastReload.seq` covers it and every earlier one) while a later one goes on. */
 function finishReloadIfDone(ctx: Ctx): void {
   const { s } = ctx;
-  if (!s.reload || s.workers.some((w) => w.retiring === "reload" && w.phase !== "draining")) return;
-  const message = `reload finished: ${s.reload.workers} workers replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`;
+  if (!s.reload) return;
+  const n = s.reload.replaced;
+  const replaced = `${n} worker${n === 1 ? "" : "s"} replaced in ${formatDuration(ctx.now - s.reload.startedAt)}`;
+  const oldest = Math.min(s.reloadSeq, ...activeWorkers(s).map((w) => w.generation));
+  if (oldest < s.reloadSeq) {
+    if (oldest > (s.lastReload?.seq ?? 0)) {
+      const message = `reload finished: ${replaced}; a reload asked since is still under way`;
+      s.lastReload = { seq: oldest, ok: true, message };
+    }
+    return;
+  }
+  const message = `reload finished: ${replaced}`;
   log(ctx, "info", message);
   s.lastReload = { seq: s.reloadSeq, ok: true, message };
   delete s.reload;
@@ -243,7 +348,7 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
   s.workers = s.workers.filter((x) => x.id !== w.id);
   for (const key of [bootTimer(w.id), killTimer(w.id), heartbeatTimer(w.id)])
     ctx.fx.push({ type: "clear-timer", key });
-  const how = describeExit(code, signal);
+  const how = describeExit(code, signal, w.killReason);
   const uptime = formatDuration(ctx.now - w.startedAt);
 
   if (s.phase === "stopping" || w.phase === "draining") {
@@ -252,7 +357,12 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
     const clean = (code === 0 && !signal) || signal === "SIGTERM";
     log(ctx, clean ? "info" : "warn", `${label(w)} stopped${why}: ${how} after ${uptime}`);
     if (s.phase === "stopping") return exitWhenEmpty(ctx);
-    return reconcile(ctx);
+    reconcile(ctx);
+    return finishReloadIfDone(ctx);
+  }
+  // The config file's hook hears of every unexpected exit of a worker process (not of a failed spawn).
+  if (w.pid !== undefined) {
+    ctx.fx.push({ type: "hook", name: "onWorkerExit", exit: { slot: w.slot, pid: w.pid, code, signal } });
   }
 
   if (w.replacementOf !== undefined) return replacementFailed(ctx, w, how);
@@ -268,7 +378,9 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
 
   // Unexpected death of a serving (or restarting) worker: replace it in the same slot.
   countRestart(ctx, w.slot, w.killedFor ?? "crash");
-  const early = w.readyAt === undefined || ctx.now - w.readyAt < MIN_UPTIME_MS;
+  // Early means it never got to serve: not ready, or ready without a request for less than MIN_UPTIME_MS.
+  // A worker that served and then died (a request that crashes it, under load) is restarted at once.
+  const early = w.readyAt === undefined || (w.servedAt === undefined && ctx.now - w.readyAt < MIN_UPTIME_MS);
   const failures = early ? (s.failures[w.slot] ?? 0) + 1 : 1;
   s.failures[w.slot] = failures;
   if (w.bootError) log(ctx, "error", `${label(w)} failed to boot: ${w.bootError}`);
@@ -290,6 +402,7 @@ function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: stri
     ctx.fx.push({ type: "set-timer", key: restartTimer(w.slot), ms: delay });
   }
   reconcile(ctx);
+  finishReloadIfDone(ctx);
 }
 
 /** A fresh worker meant to take over from a retiring one never got ready: keep the old one serving. */
@@ -300,7 +413,12 @@ function replacementFailed(ctx: Ctx, w: WorkerRecord, how: string): void {
   const reason = old?.retiring ?? "reload";
   // Give up this round for every worker retiring for the same reason: a broken deploy stops here.
   const kept = s.workers.filter((x) => x.retiring === reason && x.phase !== "draining");
-  for (const x of kept) delete x.retiring;
+  for (const x of kept) {
+    delete x.retiring;
+    // A recycle asked again (heartbeat, memory sample) waits longer after each failed try.
+    x.replaceFailures = (x.replaceFailures ?? 0) + 1;
+    x.replaceNotBefore = ctx.now + Math.max(MIN_UPTIME_MS, restartBackoff(x.replaceFailures + 1));
+  }
   if (reason === "reload") {
     delete s.reload;
     const message = `reload failed, keeping ${kept.length} running worker(s) on the old code: ${why}`;
@@ -314,6 +432,7 @@ function replacementFailed(ctx: Ctx, w: WorkerRecord, how: string): void {
 
 function retire(ctx: Ctx, w: WorkerRecord, reason: RetireReason): void {
   if (w.phase !== "ready" || w.retiring || ctx.s.phase !== "running") return;
+  if (w.replaceNotBefore !== undefined && ctx.now < w.replaceNotBefore) return;
   w.retiring = reason;
   const why =
     reason === "max-memory"
@@ -335,10 +454,15 @@ function timerFired(ctx: Ctx, key: string): void {
     if (s.pendingDrain !== undefined) stopAll(ctx, s.exitCode, `${s.pendingDrain}, after --shutdown-delay`);
     return;
   }
+  if (kind === MEMORY_TIMER) {
+    if (s.config.maxMemoryBytes > 0 && s.phase !== "stopping") sampleMemory(ctx);
+    return;
+  }
   const w = s.workers.find((x) => x.id === num);
   if (!w) return;
   if (kind === "boot" && w.phase === "starting") {
     w.bootError ??= `not ready within --boot-timeout ${s.config.bootTimeoutMs / 1000}s`;
+    w.killReason = "--boot-timeout";
     log(
       ctx,
       "error",
@@ -351,13 +475,15 @@ function timerFired(ctx: Ctx, key: string): void {
       "warn",
       `${label(w)} still running ${formatDuration(s.config.gracefulTimeoutMs)} after TERM; killing it`,
     );
+    w.killReason = "--graceful-timeout";
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
-  } else if (kind === "heartbeat" && w.phase === "ready") {
+  } else if (kind === "heartbeat" && w.phase === "ready" && s.config.timeoutMs > 0) {
     w.killedFor = "timeout";
+    w.killReason = "--timeout";
     log(
       ctx,
       "error",
-      `${label(w)} sent no heartbeat for ${formatDuration(s.config.timeoutMs)} (hung?); killing it`,
+      `${label(w)} sent no heartbeat for ${formatDuration(hungAfterMs(s.config.timeoutMs, w.heartbeatMs))} (hung?); killing it`,
     );
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
   }
@@ -387,6 +513,8 @@ function signalReceived(ctx: Ctx, signal: Signal): void {
   }
 }
 
+/** Every worker older than this request is replaced, one at a time. A reload asked during one does not
+ * start over: the one under way goes on, then replaces (once) the workers started before this request. */
 function startReload(ctx: Ctx): void {
   const { s } = ctx;
   s.reloadSeq++;
@@ -396,19 +524,30 @@ function startReload(ctx: Ctx): void {
     s.lastReload = { seq: s.reloadSeq, ok: false, message };
     return;
   }
-  const serving = readyWorkers(s).filter((w) => w.replacementOf === undefined);
-  for (const w of serving) w.retiring = "reload";
-  s.reload = { startedAt: ctx.now, workers: serving.length };
-  log(ctx, "info", `reloading: replacing ${serving.length} workers one at a time`);
+  const beingReplaced = new Set(s.workers.map((w) => w.replacementOf));
+  for (const w of readyWorkers(s)) if (!beingReplaced.has(w.id)) w.retiring = "reload";
+  const stale = activeWorkers(s).filter((w) => w.generation < s.reloadSeq).length;
+  if (s.reload) {
+    log(
+      ctx,
+      "info",
+      `reload asked during a reload: it goes on until all ${stale} older workers are replaced`,
+    );
+  } else {
+    s.reload = { startedAt: ctx.now, replaced: 0 };
+    log(ctx, "info", `reloading: replacing ${stale} workers one at a time`);
+  }
   reconcile(ctx);
+  finishReloadIfDone(ctx);
 }
 
 function scaleTo(ctx: Ctx, workers: number): void {
   const { s } = ctx;
   if (s.phase === "stopping") return;
-  const target = Math.max(1, workers);
+  const target = Math.min(MAX_WORKERS, Math.max(1, workers));
   if (target === s.target) {
-    log(ctx, "warn", `scale ignored: already at ${target} worker${target === 1 ? "" : "s"} (never below 1)`);
+    const bound = target === 1 ? "never below 1" : `at most ${MAX_WORKERS}`;
+    log(ctx, "warn", `scale ignored: already at ${target} worker${target === 1 ? "" : "s"} (${bound})`);
     return;
   }
   log(ctx, "info", `scaling from ${s.target} to ${target} workers`);
@@ -429,6 +568,7 @@ function shutdown(ctx: Ctx, reason: string): void {
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
   delete s.reload;
+  ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
   log(
     ctx,
     "info",
@@ -447,6 +587,7 @@ function stopAll(ctx: Ctx, exitCode: number, reason: string): void {
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
   delete s.reload;
+  ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
   const n = s.workers.length;
   log(ctx, "info", `shutting down (${reason}): stopping ${n} worker${n === 1 ? "" : "s"}`);
   for (const w of s.workers) drainWorker(ctx, w, "shutdown");
@@ -457,10 +598,15 @@ function quickStop(ctx: Ctx, reason: string): void {
   const { s } = ctx;
   s.phase = "stopping";
   delete s.pendingDrain;
+  for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
+  s.restartPending = [];
+  delete s.reload;
+  ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
   log(ctx, "warn", `stopping now (${reason}): killing ${s.workers.length} worker(s)`);
   for (const w of s.workers) {
     w.phase = "draining";
     w.stopReason ??= "quick shutdown";
+    w.killReason = reason;
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
   }
   exitWhenEmpty(ctx);

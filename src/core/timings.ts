@@ -1,10 +1,11 @@
 // Named timings of the lifecycle, and how they relate to each other.
 
 /**
- * A worker that dies sooner than this after it started (or before it was ever ready) died "soon after
- * start": consecutive such deaths in one slot slow its restarts down (crash-loop backoff). A worker
- * that lived longer is restarted at once, so a chaos kill or an OOM kill of a healthy worker costs
- * one worker start (~70 ms), never a backoff delay. PM2's `min_uptime` default is the same 1 s.
+ * A worker that dies before it served anything died "early": before it was ever ready, or ready but
+ * without a request for less than this. Consecutive early deaths in one slot slow its restarts down
+ * (crash-loop backoff). A worker that served (however briefly: a request that crashes it under
+ * load) or lived longer is restarted at once, so a chaos kill or an OOM kill of a healthy worker
+ * costs one worker start (~70 ms), never a backoff delay. PM2's `min_uptime` default is the same 1 s.
  */
 export const MIN_UPTIME_MS = 1_000;
 
@@ -29,6 +30,40 @@ export function restartBackoff(failures: number): number {
   return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_BASE_MS * BACKOFF_FACTOR ** (failures - 2)));
 }
 
-/** RSS must stay above --max-memory for this many consecutive heartbeats (~1 s apart) before the
- * worker is replaced: a short spike (one big request) is not a leak. */
-export const MEMORY_SAMPLES_OVER = 3;
+/** With --max-memory, the supervisor reads each ready worker's RSS (/proc/PID/statm, one small read)
+ * at intervals the core picks from the last samples: as soon as a worker growing
+ * MEMORY_GROWTH_BYTES_PER_S could reach the limit, never more often than MEMORY_SAMPLE_MIN_MS, and at
+ * most MEMORY_SAMPLE_MAX_MS apart. Near (or over) the limit that is every 50 ms: a leak of 50 MB/s is
+ * seen ~2.5 MB past a 150 MiB limit; workers far below it cost one wake-up a second. */
+export const MEMORY_SAMPLE_MIN_MS = 50;
+export const MEMORY_SAMPLE_MAX_MS = 1_000;
+/** The fastest growth sampled for in time: 4× the 50 MB/s leak --max-memory is sized against. */
+export const MEMORY_GROWTH_BYTES_PER_S = 200 * 2 ** 20;
+
+/** The next sample's delay, from each ready worker's last RSS (undefined: not sampled yet). */
+export function memorySampleDelay(limitBytes: number, rssBytes: (number | undefined)[]): number {
+  let ms = MEMORY_SAMPLE_MAX_MS;
+  for (const rss of rssBytes) {
+    const headroom = rss === undefined ? 0 : limitBytes - rss;
+    ms = Math.min(ms, (Math.max(0, headroom) / MEMORY_GROWTH_BYTES_PER_S) * 1_000);
+  }
+  return Math.max(MEMORY_SAMPLE_MIN_MS, Math.round(ms));
+}
+
+/** RSS must stay above --max-memory for this many consecutive samples (≥ 50 ms) before the worker is
+ * replaced: a spike shorter than one sample interval is not counted. */
+export const MEMORY_SAMPLES_OVER = 2;
+
+/** How often a worker proves its event loop is alive: four beats per --timeout, at least 50 ms and at
+ * most 5 s apart (30 s → 5 s). The beat also carries the request count; an idle supervisor wakes up
+ * only N/5 times a second. Decided at each spawn: a worker keeps the interval it was started with. */
+export const MAX_HEARTBEAT_MS = 5_000;
+export function heartbeatInterval(timeoutMs: number): number {
+  return timeoutMs > 0
+    ? Math.max(50, Math.min(MAX_HEARTBEAT_MS, Math.floor(timeoutMs / 4)))
+    : MAX_HEARTBEAT_MS;
+}
+
+/** A worker is hung when no heartbeat came for --timeout, but never sooner than two of its own beats
+ * (a worker started under a longer --timeout beats slower than a re-read config may now ask). */
+export const hungAfterMs = (timeoutMs: number, heartbeatMs: number) => Math.max(timeoutMs, 2 * heartbeatMs);

@@ -15,6 +15,14 @@ export interface WorkerRecord {
   phase: WorkerPhase;
   startedAt: number;
   readyAt?: number;
+  /** When the worker took its first request (its "serving" message, or a heartbeat counting one): a
+   * worker that served is never an early death, however soon it dies. */
+  servedAt?: number;
+  /** The reload generation it was started in (State.reloadSeq then): older than the newest reload
+   * means it runs code older than the latest `reload` asked for. */
+  generation: number;
+  /** How often this worker was told to send heartbeats (decided at its spawn, from --timeout then). */
+  heartbeatMs: number;
   /** Set while a replacement for this worker is wanted or starting. */
   retiring?: RetireReason;
   /** Set on a fresh worker that will take over from `replacementOf` once ready. */
@@ -25,12 +33,20 @@ export interface WorkerRecord {
   stopReason?: string;
   /** Requests served, from the worker's heartbeat. */
   requests: number;
-  /** Resident memory from /proc at the last heartbeat. */
+  /** Resident memory from /proc at the last memory sample. */
   rssBytes?: number;
-  /** Consecutive heartbeats with RSS above --max-memory. */
+  /** Consecutive memory samples with RSS above --max-memory. */
   overMemory: number;
+  /** A retirement the worker asked for (--max-requests) that is not under way yet: retried at its
+   * heartbeats after a failed replacement. */
+  retireAsked?: RetireReason;
+  /** Failed replacements in a row; the next try waits `restartBackoff` after the last one. */
+  replaceFailures?: number;
+  replaceNotBefore?: number;
   /** Set when the supervisor SIGKILLs a hung worker, so its exit is counted as a timeout. */
   killedFor?: "timeout";
+  /** Why the supervisor itself sent SIGKILL, so the exit line does not guess "out of memory". */
+  killReason?: string;
 }
 
 /** Why a worker was replaced: the label of supervisor_worker_restarts_total. */
@@ -66,9 +82,11 @@ export interface State {
   /** Slots waiting for their backoff timer before a new worker is started. */
   restartPending: number[];
   startedAt: number;
-  /** Set when a rolling reload is under way. */
-  reload?: { startedAt: number; workers: number };
-  /** Counts reloads asked for; `lastReload` tells how the latest finished (for `supervisor reload`). */
+  /** Set when a rolling reload is under way: it goes on until no active worker is older than
+   * `reloadSeq` (a reload asked during one extends it: coalesced). */
+  reload?: { startedAt: number; replaced: number };
+  /** Counts reloads asked for, and is the generation of workers started now; `lastReload` tells how the
+   * latest finished and which request it covers (for `supervisor reload`). */
   reloadSeq: number;
   /** Set while --shutdown-delay runs: the reason the drain will give when it starts. */
   pendingDrain?: string;
@@ -94,9 +112,12 @@ export type Event =
   | { type: "start" }
   | { type: "spawned"; id: number; pid: number }
   | { type: "spawn-failed"; id: number; message: string }
-  | { type: "ready"; id: number }
+  | { type: "ready"; id: number; startupMs?: number }
+  | { type: "serving"; id: number }
   | { type: "boot-error"; id: number; message: string }
-  | { type: "heartbeat"; id: number; requests: number; rssBytes?: number }
+  | { type: "heartbeat"; id: number; requests: number }
+  /** RSS read from /proc for the workers a "sample-memory" effect named (undefined: process gone). */
+  | { type: "memory"; samples: { id: number; rssBytes: number | undefined }[] }
   | { type: "exit"; id: number; code: number | null; signal: string | null }
   | { type: "timer"; key: string }
   | { type: "signal"; signal: Signal }
@@ -107,12 +128,24 @@ export type Event =
 
 export type LogLevel = "info" | "warn" | "error";
 
+/** What a config-file hook is called with; the shell calls it after the loop's turn. */
+export type HookCall =
+  | { type: "hook"; name: "onReady" }
+  | {
+      type: "hook";
+      name: "onWorkerExit";
+      exit: { slot: number; pid: number | null; code: number | null; signal: string | null };
+    };
+
 export type Effect =
-  | { type: "spawn"; id: number; slot: number }
+  | { type: "spawn"; id: number; slot: number; heartbeatMs: number }
   | { type: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" | "SIGQUIT" | "SIGUSR1" | "SIGUSR2" }
   | { type: "log"; level: LogLevel; message: string }
   | { type: "set-timer"; key: string; ms: number }
   | { type: "clear-timer"; key: string }
+  /** Read these workers' RSS now and answer with a "memory" event. */
+  | { type: "sample-memory"; workers: { id: number; pid: number }[] }
+  | HookCall
   | { type: "exit"; code: number };
 
 export interface Decision {

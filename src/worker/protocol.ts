@@ -13,7 +13,7 @@ export interface WorkerConfig {
   gracefulTimeoutMs: number;
   /** --boot-timeout: how long a module that starts its server after its import is waited for. */
   bootTimeoutMs: number;
-  /** How often to send a heartbeat (request count; the supervisor reads RSS when it arrives). */
+  /** How often to send a heartbeat (with the request count); decided by the supervisor's core. */
   heartbeatMs: number;
   /** Ask to be replaced after about this many requests; 0 = never. */
   maxRequests: number;

@@ -16,9 +16,8 @@ export function countRequest(): void {
 
 export const requestsServed = () => served;
 
-/** Past --max-requests, the ask is repeated with every heartbeat: a replacement that failed to boot
- * must not leave this worker never recycled again. */
+/** The count goes with every heartbeat. (A recycle whose replacement failed to boot is retried by
+ * the supervisor's core, which remembers the ask: it is sent once.) */
 export function heartbeat(): void {
   send({ type: "heartbeat", requests: served });
-  if (retireAfter > 0 && served > retireAfter) send({ type: "retire", reason: "max-requests" });
 }
