@@ -3,7 +3,8 @@
 
 import { type ArgsDef, defineCommand } from "citty";
 import { findConfig, type LoadedConfig, loadConfig } from "../config.ts";
-import { usageError } from "../exit-codes.ts";
+import { describeError, usageError } from "../exit-codes.ts";
+import { createLogger } from "../log.ts";
 import { configKey, envName, OPTIONS, type RunOptions, resolveRunOptions, type Sources } from "../options.ts";
 import { startRun } from "../start.ts";
 
@@ -41,16 +42,28 @@ export const runCommand = defineCommand({
   meta: { name: "run", description: "Start workers of a Bun app on one port and keep them alive" },
   args: runArgs,
   async run({ args, rawArgs }) {
-    const { options, sources, config } = await resolveFromCli(args, rawArgs);
-    if (args["print-config"]) {
-      console.log(renderConfig(options, sources, config));
-      return 0;
+    // Until the options are resolved, the flag and the variable say whether errors must be JSON.
+    let json = jsonAsked(rawArgs, process.env);
+    try {
+      const { options, sources, config } = await resolveFromCli(args, rawArgs);
+      json = options.logFormat === "json";
+      if (args["print-config"]) {
+        console.log(renderConfig(options, sources, config));
+        return 0;
+      }
+      const reresolve = async () => {
+        const again = await resolveFromCli(args, rawArgs);
+        return { options: again.options, sources: again.sources };
+      };
+      return await startRun(options, sources, config, reresolve);
+    } catch (error) {
+      if (!json) throw error; // src/cli.ts prints it as "supervisor: <line>"
+      // --log-format json: the error lines are log lines too, so a log shipper sees only JSON.
+      const { lines, exitCode } = describeError(error);
+      const logger = await createLogger({ format: "json" });
+      for (const line of lines) logger.error(line);
+      return exitCode;
     }
-    const reresolve = async () => {
-      const again = await resolveFromCli(args, rawArgs);
-      return { options: again.options, sources: again.sources };
-    };
-    return startRun(options, sources, config, reresolve);
   },
 });
 
@@ -80,6 +93,18 @@ export async function resolveFromCli(args: Record<string, unknown>, rawArgs: str
 }
 
 // --- internal ---
+
+/** --log-format json (or =json), or SUPERVISOR_LOG_FORMAT=json: the last flag wins over the variable. */
+function jsonAsked(rawArgs: string[], env: Record<string, string | undefined>): boolean {
+  let format = env.SUPERVISOR_LOG_FORMAT;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i] as string;
+    if (arg === "--") break;
+    if (arg === "--log-format") format = rawArgs[i + 1];
+    else if (arg.startsWith("--log-format=")) format = arg.slice("--log-format=".length);
+  }
+  return format === "json";
+}
 
 function defaultText(value: unknown): string {
   if (value === undefined || value === false || (Array.isArray(value) && value.length === 0)) return "";
