@@ -66,31 +66,37 @@ export function claimName(host: string, port: number): string {
 // --- internal ---
 
 async function ownerPid(name: string): Promise<number | undefined> {
-  let text = "";
-  let timer: Timer | undefined;
-  try {
-    return await new Promise<number | undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), OWNER_PID_TIMEOUT_MS);
-      Bun.connect({
-        unix: `\0${name}`,
-        socket: {
-          data(_socket, chunk) {
-            text += chunk.toString();
-          },
-          close() {
-            const pid = Number.parseInt(text, 10);
-            resolve(Number.isSafeInteger(pid) && pid > 0 ? pid : undefined);
-          },
-          error() {
-            resolve(undefined);
-          },
-          connectError() {
-            resolve(undefined);
-          },
-        },
-      }).catch(() => resolve(undefined));
-    });
-  } finally {
-    clearTimeout(timer);
+  // The owner binds, then listens: a connection in between is refused, so ask again until the deadline.
+  const deadline = performance.now() + OWNER_PID_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    const pid = await askOwner(name, deadline - performance.now());
+    if (pid !== undefined) return pid;
+    await Bun.sleep(20);
   }
+  return undefined;
+}
+
+function askOwner(name: string, timeoutMs: number): Promise<number | undefined> {
+  let text = "";
+  return new Promise<number | undefined>((resolve) => {
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    const done = (pid: number | undefined) => {
+      clearTimeout(timer);
+      resolve(pid);
+    };
+    Bun.connect({
+      unix: `\0${name}`,
+      socket: {
+        data(_socket, chunk) {
+          text += chunk.toString();
+        },
+        close() {
+          const pid = Number.parseInt(text, 10);
+          done(Number.isSafeInteger(pid) && pid > 0 ? pid : undefined);
+        },
+        error: () => done(undefined),
+        connectError: () => done(undefined),
+      },
+    }).catch(() => done(undefined));
+  });
 }

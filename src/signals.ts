@@ -75,6 +75,7 @@ function install(): StartupSignals {
     }
     if (QUEUED_SIGNALS.has(signal)) {
       queued.push(signal);
+      say(`${signal} received during start-up: applied when the workers start`);
       return;
     }
     const why = signal === "SIGHUP" ? "nothing to reload yet" : "no worker to forward it to yet";

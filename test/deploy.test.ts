@@ -11,6 +11,7 @@ import {
   freePort,
   get,
   isAlive,
+  reachableBinary,
   runToExit,
   startSupervisor,
   waitFor,
@@ -230,7 +231,12 @@ describe("files and identity", () => {
       "export default { fetch: () => new Response(String(process.getuid())) };\n",
     );
     chmodSync(join(dir, "app.ts"), 0o644);
-    await using sup = startSupervisor(["run", join(dir, "app.ts"), "-w", "1", "--user", "nobody"]);
+    // The worker runs as nobody: the bun it runs (the binary itself) must be one nobody can reach,
+    // wherever the checkout is (a private mktemp clone is not).
+    await using sup = startSupervisor(["run", join(dir, "app.ts"), "-w", "1", "--user", "nobody"], {
+      binary: reachableBinary(),
+      cwd: dir,
+    });
     await sup.waitForOutput(READY);
     expect((await get(sup.port)).body).toBe("65534");
   });

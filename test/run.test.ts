@@ -155,7 +155,7 @@ describe("signals", () => {
     await sup.waitForOutput(READY);
     const workers = sup.workers();
     const slow = get(sup.port, "/slow?ms=1500", 10_000);
-    await Bun.sleep(200); // let the request reach a worker; the wait is for the client, not a condition
+    await sup.waitForOutput(/slow request started/); // in flight in a worker before TERM
     process.kill(sup.pid, "SIGTERM");
     const res = await slow;
     expect(res.status).toBe(200);
@@ -168,7 +168,7 @@ describe("signals", () => {
     await using sup = startSupervisor(["run", app, "-w", "2"]);
     await sup.waitForOutput(READY);
     const slow = get(sup.port, "/slow?ms=20000", 30_000).catch(() => ({ status: 0, body: "" }));
-    await Bun.sleep(200);
+    await sup.waitForOutput(/slow request started/);
     process.kill(sup.pid, "SIGINT");
     await sup.waitForOutput(/shutting down \(SIGINT received\)/);
     process.kill(sup.pid, "SIGINT");
