@@ -1,5 +1,7 @@
 // `supervisor run` from source, with real workers on a real port.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   childPids,
@@ -116,11 +118,13 @@ describe("restarts", () => {
 describe("a closed stdout (supervisor run ... | head -1)", () => {
   test("log lines that cannot be written are dropped: no EPIPE noise, restarts still happen", async () => {
     const port = freePort();
+    const runtimeDir = mkdtempSync(join(tmpdir(), "sv-runtime-"));
     const proc = Bun.spawn(
       [process.execPath, join(ROOT, "src", "cli.ts"), "run", app, "-w", "2", "-p", String(port)],
       {
         stdout: "pipe",
         stderr: "pipe",
+        env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
       },
     );
     try {
@@ -145,6 +149,8 @@ describe("a closed stdout (supervisor run ... | head -1)", () => {
       expect(stderr).toMatch(/died: signal SIGKILL/);
     } finally {
       proc.kill("SIGKILL");
+      await proc.exited;
+      rmSync(runtimeDir, { recursive: true, force: true });
     }
   });
 });
