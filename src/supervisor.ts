@@ -22,8 +22,6 @@ import { MAX_WORKERS } from "./options.ts";
 import { residentBytes } from "./proc.ts";
 import { HANDLED_SIGNALS } from "./signals.ts";
 
-export { HANDLED_SIGNALS };
-
 /** Where the loop's signals come from: start.ts hands over the ones queued during start-up
  * (src/signals.ts); returns how to stop listening. */
 export type SignalSource = (deliver: (signal: Signal) => void) => () => void;

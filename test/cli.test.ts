@@ -1,6 +1,6 @@
 // Every bad input gets one clear line, its documented exit code, no stack trace, nothing left behind.
-import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -10,8 +10,11 @@ import {
   freePort,
   nobodyEnv,
   reachableBinary,
+  removeReachableBinary,
   runToExit,
 } from "./helpers.ts";
+
+afterAll(removeReachableBinary);
 
 const app = fixture("pid-app.ts");
 
@@ -81,6 +84,7 @@ describe("usage errors exit 2 with one line", () => {
 
 describe("files checked before any worker starts: exit 2, one line", () => {
   const dir = mkdtempSync(join(tmpdir(), "sv-files-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const garbage = join(dir, "garbage.pem");
   writeFileSync(garbage, "not a certificate\n");
 

@@ -22,7 +22,9 @@ import { renderStatus } from "../src/control/status-table.ts";
 import type { ControlActions } from "../src/control/types.ts";
 import { SupervisorError } from "../src/exit-codes.ts";
 import { fakeActions, SNAPSHOT } from "./fake-control.ts";
-import { ROOT, reachableBinary, waitFor } from "./helpers.ts";
+import { ROOT, reachableBinary, removeReachableBinary, waitFor } from "./helpers.ts";
+
+afterAll(removeReachableBinary);
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;

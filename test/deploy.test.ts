@@ -1,6 +1,6 @@
 // Production deployment (issue 4): PID 1, right-sized workers, HTTPS, pre-start, pidfile, crash budget,
 // shutdown delay, environment and privileges. Real processes; PID 1 via `unshare --pid --fork`.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,10 +12,13 @@ import {
   get,
   isAlive,
   reachableBinary,
+  removeReachableBinary,
   runToExit,
   startSupervisor,
   waitFor,
 } from "./helpers.ts";
+
+afterAll(removeReachableBinary);
 
 const READY = /ready: \d+ workers? listening/;
 const isRoot = process.getuid?.() === 0;

@@ -1,8 +1,8 @@
 // The supervisor fails only in ways it decided (issue 11): a throw in the loop or anywhere else ends in
 // one error line through the logger, no worker left, pidfile and control socket removed, exit 1; and
 // signals are handled from the first moment (config loading, --pre-start), as tini does.
-import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture, get, isAlive, type Running, startSupervisor, waitFor } from "./helpers.ts";
@@ -10,8 +10,14 @@ import { fixture, get, isAlive, type Running, startSupervisor, waitFor } from ".
 const READY = /ready: \d+ workers? listening/;
 
 /** A directory with the pid app as app.ts (and the given config file), the pidfile and socket paths. */
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 function project(config?: string) {
   const dir = mkdtempSync(join(tmpdir(), "sv-fail-"));
+  dirs.push(dir);
   copyFileSync(fixture("pid-app.ts"), join(dir, "app.ts"));
   if (config !== undefined) writeFileSync(join(dir, "supervisor.config.ts"), config);
   return { dir, pidfile: join(dir, "supervisor.pid"), socket: join(dir, "control.sock") };

@@ -53,11 +53,16 @@ export function reachableBinary(): string {
     copyFileSync(ensureBinary(), path);
     chmodSync(path, 0o755);
   }
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   reachable = path;
   return path;
 }
 let reachable: string | undefined;
+
+/** Remove reachableBinary()'s link (an afterAll of each file that uses it; a later call makes another). */
+export function removeReachableBinary(): void {
+  if (reachable) rmSync(join(reachable, ".."), { recursive: true, force: true });
+  reachable = undefined;
+}
 
 /** Run a command as `nobody` (root only, with util-linux's setpriv), with a HOME it may write. */
 export const NOBODY = 65534;

@@ -1,13 +1,18 @@
 // One supervisor per (host, port) (issue 11): two started at the same moment with different control
 // paths and runtime directories must not both run and split the port's traffic.
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { claimPort } from "../src/port-claim.ts";
 import { fixture, freePort, get, isAlive, startSupervisor, waitFor } from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 const OWNED = /port (\d+) on 0\.0\.0\.0 belongs to another supervisor \(pid (\d+)\)/;
 
 describe.skipIf(process.platform !== "linux")("port ownership", () => {
@@ -31,6 +36,7 @@ describe.skipIf(process.platform !== "linux")("port ownership", () => {
       const port = freePort();
       const start = () => {
         const dir = mkdtempSync(join(tmpdir(), "sv-claim-"));
+        dirs.push(dir);
         return startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--control", join(dir, "c.sock")], {
           port,
         });

@@ -3,7 +3,7 @@
 // Each run has a control with reaping off, to show the zombies the reaper removes are really there.
 
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseStat } from "../src/proc.ts";
@@ -90,10 +90,14 @@ export default {
 };
 `,
     );
-    await using sup = startSupervisor(["run", "--init"], { cwd: dir });
-    await sup.waitForOutput(/hook children: 40 done, \d+ wrong.*|onReady hook failed.*/);
-    expect(sup.output()).not.toMatch(/onReady hook failed/);
-    expect(sup.output()).toMatch(/hook children: 40 done, 0 wrong/);
+    try {
+      await using sup = startSupervisor(["run", "--init"], { cwd: dir });
+      await sup.waitForOutput(/hook children: 40 done, \d+ wrong.*|onReady hook failed.*/);
+      expect(sup.output()).not.toMatch(/onReady hook failed/);
+      expect(sup.output()).toMatch(/hook children: 40 done, 0 wrong/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
