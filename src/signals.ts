@@ -33,6 +33,8 @@ export interface StartupSignals {
   readonly stopRequested: Signal | undefined;
   /** Something that must hear about a stop during start-up (the --pre-start command). */
   onStop(fn: (signal: Signal) => void): () => void;
+  /** A failure during start-up: whatever listens for a stop (--pre-start) gets TERM now. */
+  abort(): void;
   /** From now on a stop signal is a request to the caller, not an immediate exit: resources are held. */
   hold(): void;
   /** Start-up lines go through the logger once it exists (before, they wait). */
@@ -90,6 +92,9 @@ function install(): StartupSignals {
     onStop(fn) {
       stopListeners.add(fn);
       return () => stopListeners.delete(fn);
+    },
+    abort() {
+      for (const fn of stopListeners) fn("SIGTERM");
     },
     hold() {
       if (phase === "loading") phase = "holding";

@@ -58,6 +58,7 @@ export async function startRun(
     if (failure !== undefined) return;
     failure = error;
     logger.error(`internal error: ${error instanceof Error ? error.message : String(error)}; exiting`);
+    signals.abort();
     void runCleanup().finally(() => process.exit(ExitCode.RUNTIME));
   };
   process.on("uncaughtException", onEscaped);

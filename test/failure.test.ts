@@ -2,7 +2,15 @@
 // one error line through the logger, no worker left, pidfile and control socket removed, exit 1; and
 // signals are handled from the first moment (config loading, --pre-start), as tini does.
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture, get, isAlive, type Running, startSupervisor, waitFor } from "./helpers.ts";
@@ -125,14 +133,18 @@ describe("signals from the first moment", () => {
     const text = existsSync(join(dir, "pre.pgid")) ? readFileSync(join(dir, "pre.pgid"), "utf8") : "";
     return /^\d+\n$/.test(text) ? Number(text) : undefined;
   };
-  const groupAlive = (pgid: number) => {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  /** A live (not zombie) process in the group: kill(-pgid, 0) would count zombies nobody reaped yet. */
+  const groupAlive = (pgid: number) =>
+    readdirSync("/proc").some((entry) => {
+      if (!/^\d+$/.test(entry)) return false;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return Number(pgrp) === pgid && state !== "Z";
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
 
   test("TERM during --pre-start stops it, starts no worker, removes the pidfile and socket, exit 0", async () => {
     const p = project();
@@ -141,6 +153,7 @@ describe("signals from the first moment", () => {
       { cwd: p.dir },
     );
     const pgid = await waitFor(() => preStartGroup(p.dir), "pre-start to run");
+    expect(groupAlive(pgid)).toBe(true);
     expect(existsSync(p.pidfile)).toBe(true);
     process.kill(sup.pid, "SIGTERM");
     expect(await sup.exited).toBe(0);
@@ -168,6 +181,31 @@ describe("signals from the first moment", () => {
     await sup.waitForOutput(READY);
     await waitFor(() => sup.workers().length === 2, "the queued TTIN to add a worker");
     expect(sup.output()).not.toMatch(/reloading/);
+  });
+
+  test("a throw during --pre-start (a timer the config file left): one JSON error line, pre-start stopped, pidfile gone, exit 1", async () => {
+    const p = project(
+      `import { existsSync } from "node:fs";
+const poll = setInterval(() => {
+  if (!existsSync("throw")) return;
+  clearInterval(poll);
+  throw new Error("late boom");
+}, 20);
+export default { entry: "app.ts" };
+`,
+    );
+    await using sup = startSupervisor(
+      ["run", "--log-format", "json", "--pidfile", p.pidfile, "--pre-start", waitingPreStart(p.dir)],
+      { cwd: p.dir },
+    );
+    const pgid = await waitFor(() => preStartGroup(p.dir), "pre-start to run");
+    expect(groupAlive(pgid)).toBe(true);
+    await Bun.write(join(p.dir, "throw"), "");
+    expect(await sup.exited).toBe(1);
+    expect(jsonErrors(sup.output()).map((e) => e.msg)).toEqual(["internal error: late boom; exiting"]);
+    expect(sup.output()).not.toMatch(/starting \d+ worker/);
+    expect(existsSync(p.pidfile)).toBe(false);
+    await waitFor(() => !groupAlive(pgid), "the pre-start command to be gone");
   });
 
   test("TERM while the config file is still loading: exit 0 at once, nothing written", async () => {
