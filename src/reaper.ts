@@ -42,7 +42,8 @@ export interface ReaperOptions {
 export type WaitStatus = { code: number; signal: null } | { code: null; signal: number };
 
 export interface Reaper {
-  /** Scan and reap now; returns the pids reaped. The SIGCHLD handler and the interval call this. */
+  /** Scan now and reap the zombies that have served their grace; returns the pids reaped. The SIGCHLD
+   * handler and the interval call this. */
   reapNow(): number[];
   stop(): void;
 }
