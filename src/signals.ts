@@ -10,6 +10,9 @@
 // - TTIN/TTOU are queued and handed to the loop when it starts.
 // The listeners stay until the process exits: a signal during the final clean-up is ignored (we are
 // stopping already) rather than cutting the clean-up short.
+// The same goes for errors that escape (uncaught exceptions, unhandled rejections, e.g. from a timer
+// a config file starts while it loads): from the first moment they reach one handler: one error line
+// and exit 1 while the config file loads (src/commands/run.ts), then the failure protocol (start.ts).
 
 import type { Signal } from "./core/types.ts";
 
@@ -41,6 +44,8 @@ export interface StartupSignals {
   logTo(log: (message: string) => void): void;
   /** The loop takes over: queued signals first, then every later one, until `done`. */
   handOver(deliver: (signal: Signal) => void): { done(): void };
+  /** Who handles an error that escaped (start.ts: the failure protocol). */
+  onEscaped(handler: (error: unknown) => void): void;
 }
 
 let installed: StartupSignals | undefined;
@@ -85,6 +90,17 @@ function install(): StartupSignals {
   };
   for (const signal of HANDLED_SIGNALS) process.on(signal, () => onSignal(signal));
 
+  let escaped: (error: unknown) => void = (error) => {
+    const why = error instanceof Error ? error.message : String(error);
+    try {
+      process.stderr.write(`supervisor: internal error: ${why}\n`);
+    } finally {
+      process.exit(1);
+    }
+  };
+  process.on("uncaughtException", (error) => escaped(error));
+  process.on("unhandledRejection", (error) => escaped(error));
+
   return {
     get stopRequested() {
       return stopRequested;
@@ -92,6 +108,9 @@ function install(): StartupSignals {
     onStop(fn) {
       stopListeners.add(fn);
       return () => stopListeners.delete(fn);
+    },
+    onEscaped(handler) {
+      escaped = handler;
     },
     abort() {
       for (const fn of stopListeners) fn("SIGTERM");

@@ -61,8 +61,7 @@ export async function startRun(
     signals.abort();
     void runCleanup().finally(() => process.exit(ExitCode.RUNTIME));
   };
-  process.on("uncaughtException", onEscaped);
-  process.on("unhandledRejection", onEscaped);
+  signals.onEscaped(onEscaped);
   /** A stop signal (or an escaped error) arrived during start-up: clean up, start nothing. */
   const interrupted = () => signals.stopRequested !== undefined || failure !== undefined;
   const endEarly = async () => {

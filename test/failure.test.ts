@@ -115,6 +115,18 @@ describe("failure protocol", () => {
     expect(jsonErrors(sup.output())).toHaveLength(1);
   });
 
+  test("a throw escaping while the config file loads: one JSON error line, exit 1", async () => {
+    const p = project(
+      `setTimeout(() => { throw new Error("boom while loading"); }, 0);\nawait Bun.sleep(200);\nexport default { entry: "app.ts" };\n`,
+    );
+    await using sup = startSupervisor(["run", "--log-format", "json", "--pidfile", p.pidfile], {
+      cwd: p.dir,
+    });
+    expect(await sup.exited).toBe(1);
+    expect(jsonErrors(sup.output()).map((e) => e.msg)).toEqual(["internal error: boom while loading"]);
+    expect(existsSync(p.pidfile)).toBe(false);
+  });
+
   test("--log-format json: a start-up error is a JSON line too", async () => {
     const p = project();
     await using sup = startSupervisor(["run", "missing.ts", "--log-format", "json"], { cwd: p.dir });

@@ -6,6 +6,7 @@ import { findConfig, type LoadedConfig, loadConfig } from "../config.ts";
 import { describeError, usageError } from "../exit-codes.ts";
 import { createLogger } from "../log.ts";
 import { configKey, envName, OPTIONS, type RunOptions, resolveRunOptions, type Sources } from "../options.ts";
+import { startupSignals } from "../signals.ts";
 import { startRun } from "../start.ts";
 
 /** citty's flag definitions, generated from the option table so help, flags and config never drift. */
@@ -44,6 +45,10 @@ export const runCommand = defineCommand({
   async run({ args, rawArgs }) {
     // Until the options are resolved, the flag and the variable say whether errors must be JSON.
     let json = jsonAsked(rawArgs, process.env);
+    // An error escaping while the config file loads (a timer it starts): one line, exit 1.
+    startupSignals().onEscaped((error) => {
+      void printError(error, json).then((code) => process.exit(code));
+    });
     try {
       const { options, sources, config } = await resolveFromCli(args, rawArgs);
       json = options.logFormat === "json";
@@ -57,15 +62,24 @@ export const runCommand = defineCommand({
       };
       return await startRun(options, sources, config, reresolve);
     } catch (error) {
-      if (!json) throw error; // src/cli.ts prints it as "supervisor: <line>"
-      // --log-format json: the error lines are log lines too, so a log shipper sees only JSON.
-      const { lines, exitCode } = describeError(error);
-      const logger = await createLogger({ format: "json" });
-      for (const line of lines) logger.error(line);
-      return exitCode;
+      if (!json) throw error; // src/cli.ts prints it (and its stack under SUPERVISOR_DEBUG)
+      return printError(error, json);
     }
   },
 });
+
+/** The CLI's one line per problem ("supervisor: <line>"), or with --log-format json a JSON log line
+ * each, so a log shipper sees only JSON; returns the exit code. */
+async function printError(error: unknown, json: boolean): Promise<number> {
+  const { lines, exitCode } = describeError(error);
+  if (!json) {
+    for (const line of lines) console.error(`supervisor: ${line}`);
+    return exitCode;
+  }
+  const logger = await createLogger({ format: "json" });
+  for (const line of lines) logger.error(line);
+  return exitCode;
+}
 
 /** The same resolution for `run` and `check`: flags, environment, then the config file. */
 export async function resolveFromCli(args: Record<string, unknown>, rawArgs: string[]) {
