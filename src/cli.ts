@@ -4,7 +4,8 @@
 
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
+import { describeError, ExitCode, usageError } from "./exit-codes.ts";
+import { startupSignals } from "./signals.ts";
 
 /** Loaded on demand: `supervisor run` starts without evaluating the control client, and `status`
  * without the lifecycle (start-up time is part of every launch and every restart of the service). */
@@ -24,6 +25,8 @@ const main = defineCommand({
 
 export async function cli(argv: string[]): Promise<number> {
   const name = argv.find((a) => !a.startsWith("-"));
+  // `run` owns its signals from the first moment, before the config file loads (src/signals.ts).
+  if (name === "run" && !argv.includes("--help") && !argv.includes("-h")) startupSignals();
   try {
     const load = name && Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;
     const sub = load ? await load() : undefined;
@@ -97,21 +100,12 @@ function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef, negativeValues:
 }
 
 function reportError(error: unknown): number {
-  if (error instanceof SupervisorError) {
-    // A usage error may list several problems, one per line; an app's error keeps its own layout.
-    const lines = error.message.split("\n");
-    if (error.exitCode === ExitCode.USAGE) for (const line of lines) console.error(`supervisor: ${line}`);
-    else console.error(`supervisor: ${error.message}`);
-    return error.exitCode;
-  }
-  if (error instanceof Error && error.name === "CLIError") {
-    console.error(`supervisor: ${error.message}`);
-    return ExitCode.USAGE;
-  }
-  // A bug of ours: still one line, with the stack only when asked for.
-  console.error(`supervisor: internal error: ${error instanceof Error ? error.message : String(error)}`);
-  if (process.env.SUPERVISOR_DEBUG && error instanceof Error) console.error(error.stack);
-  return ExitCode.RUNTIME;
+  const { lines, exitCode } = describeError(error);
+  for (const line of lines) console.error(`supervisor: ${line}`);
+  // A bug of ours: the stack only when asked for.
+  if (exitCode === ExitCode.RUNTIME && process.env.SUPERVISOR_DEBUG && error instanceof Error)
+    console.error(error.stack);
+  return exitCode;
 }
 
 if (import.meta.main) process.exit(await cli(process.argv.slice(2)));

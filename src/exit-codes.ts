@@ -30,3 +30,22 @@ export class SupervisorError extends Error {
 
 export const usageError = (message: string) => new SupervisorError(message, ExitCode.USAGE);
 export const bootError = (message: string) => new SupervisorError(message, ExitCode.BOOT);
+
+/**
+ * What an error becomes at the end of the CLI: its lines (without the "supervisor: " prefix) and exit
+ * code. A usage error may list several problems, one per line; an app's error keeps its own layout
+ * (one message); a CLIError is citty's usage error; anything else is a bug of ours, still one line.
+ */
+export function describeError(error: unknown): { lines: string[]; exitCode: ExitCodeValue } {
+  if (error instanceof SupervisorError) {
+    const lines = error.exitCode === ExitCode.USAGE ? error.message.split("\n") : [error.message];
+    return { lines, exitCode: error.exitCode };
+  }
+  if (error instanceof Error && error.name === "CLIError") {
+    return { lines: [error.message], exitCode: ExitCode.USAGE };
+  }
+  return {
+    lines: [`internal error: ${error instanceof Error ? error.message : String(error)}`],
+    exitCode: ExitCode.RUNTIME,
+  };
+}

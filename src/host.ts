@@ -18,6 +18,9 @@ export interface WorkerHost {
   /** `heartbeatMs`: how often the worker is to send heartbeats (the core decides it). */
   spawn(id: number, slot: number, heartbeatMs: number): void;
   kill(id: number, signal: NodeJS.Signals): void;
+  /** The failure protocol's stop, deciding nothing: QUIT to every worker (they exit at once), SIGKILL
+   * to any still there after `graceMs`; resolves when all are gone. */
+  stopAll(graceMs: number): Promise<void>;
 }
 
 /** What every worker is started with; `worker` is the part each worker reads from its config. Read at
@@ -85,6 +88,20 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
     kill(id, signal) {
       // Killing a process that already exited does not throw in Bun; an exit event is on its way.
       procs.get(id)?.kill(signal);
+    },
+    async stopAll(graceMs) {
+      const all = [...procs.values()];
+      for (const proc of all) proc.kill("SIGQUIT");
+      const gone = Promise.all(all.map((proc) => proc.exited));
+      let timer: Timer | undefined;
+      const late = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), graceMs);
+      });
+      const outcome = await Promise.race([gone, late]);
+      clearTimeout(timer);
+      if (outcome !== "late") return;
+      for (const proc of all) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      await gone;
     },
   };
 }

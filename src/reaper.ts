@@ -8,6 +8,11 @@
 //   and crashed (FACTS.md). We wait only for specific pids: zombies whose parent is us and which the
 //   caller says are not its Bun.spawn children (`isTracked`).
 // - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us; src/proc.ts).
+// - `isTracked` knows the supervisor's own children, not those a config hook starts in this process
+//   (Bun.spawn, node:child_process): one reaped behind Bun's back failed the hook with ECHILD. So a
+//   zombie is reaped only once it has stayed a zombie for ZOMBIE_GRACE_MS: Bun waits for each of
+//   its children on the event-loop turn after it exits, whoever spawned it, so a zombie that outlives
+//   the grace is nobody's but ours (an orphan). Orphans wait that much longer; a zombie costs a pid.
 // - When: on SIGCHLD (coalesced into one scan per event-loop turn: a burst of exits costs one scan)
 //   plus a slow interval, because signals coalesce and a SIGCHLD can arrive while a scan is running.
 // - `prctl(PR_SET_CHILD_SUBREAPER, 1)`, so orphans come to us even when we are not PID 1 (systemd,
@@ -30,12 +35,15 @@ export interface ReaperOptions {
   subreaper?: boolean;
   /** The slow safety-net scan, in ms (default RESCAN_MS). */
   intervalMs?: number;
+  /** How long a zombie must stay one before we reap it, in ms (default ZOMBIE_GRACE_MS). */
+  graceMs?: number;
 }
 
 export type WaitStatus = { code: number; signal: null } | { code: null; signal: number };
 
 export interface Reaper {
-  /** Scan and reap now; returns the pids reaped. The SIGCHLD handler and the interval call this. */
+  /** Scan now and reap the zombies that have served their grace; returns the pids reaped. The SIGCHLD
+   * handler and the interval call this. */
   reapNow(): number[];
   stop(): void;
 }
@@ -46,21 +54,47 @@ export interface Reaper {
  */
 export const RESCAN_MS = 5_000;
 
+/** Far above the time Bun takes to wait for a child of its own (one event-loop turn). */
+export const ZOMBIE_GRACE_MS = 500;
+
 /** Start reaping orphans. Linux only: elsewhere (macOS) it returns a reaper that does nothing. */
 export function startReaper(options: ReaperOptions): Reaper {
   if (process.platform !== "linux") return { reapNow: () => [], stop() {} };
   const libc = loadLibc();
   if (options.subreaper ?? true) setChildSubreaper(libc);
   const status = new Int32Array(1);
+  const graceMs = options.graceMs ?? ZOMBIE_GRACE_MS;
+  /** When each untracked zombie was first seen: it is reaped once it has stayed a zombie for graceMs. */
+  const firstSeen = new Map<number, number>();
+  let recheck: Timer | undefined;
 
   const reapNow = (): number[] => {
     const reaped: number[] = [];
-    for (const pid of zombieChildren(process.pid)) {
+    const now = performance.now();
+    const zombies = new Set(zombieChildren(process.pid));
+    for (const pid of firstSeen.keys()) if (!zombies.has(pid)) firstSeen.delete(pid);
+    let waiting = false;
+    for (const pid of zombies) {
       if (options.isTracked(pid)) continue;
+      const since = firstSeen.get(pid) ?? now;
+      firstSeen.set(pid, since);
+      if (now - since < graceMs) {
+        waiting = true;
+        continue;
+      }
       // WNOHANG: if it is somehow not ours or not dead after all, return at once rather than block.
+      firstSeen.delete(pid);
       if (libc.symbols.waitpid(pid, status, WNOHANG) !== pid) continue;
       reaped.push(pid);
       options.onReap?.(pid, decodeWaitStatus(status[0] ?? 0));
+    }
+    // Look again when the youngest has served its grace, not only at the next slow scan.
+    if (waiting && !recheck) {
+      recheck = setTimeout(() => {
+        recheck = undefined;
+        reapNow();
+      }, graceMs + 10);
+      recheck.unref();
     }
     return reaped;
   };
@@ -85,6 +119,7 @@ export function startReaper(options: ReaperOptions): Reaper {
     stop() {
       process.off("SIGCHLD", onSigchld);
       clearInterval(timer);
+      clearTimeout(recheck);
     },
   };
 }

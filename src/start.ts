@@ -2,8 +2,8 @@
 // before a process starts (each failure is one line and an exit code, with nothing left behind), run
 // --pre-start, then supervise the workers until they are all gone, and clean up.
 
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseAdminSpec } from "./admin.ts";
 import { isTrackedChild } from "./children.ts";
 import type { LoadedConfig } from "./config.ts";
@@ -18,8 +18,10 @@ import { createLogger, type Logger } from "./log.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
 import { removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
+import { claimPort } from "./port-claim.ts";
 import type { Reaper } from "./reaper.ts";
 import type { RequestMetrics } from "./request-metrics.ts";
+import { startupSignals } from "./signals.ts";
 import { type Supervision, type SupervisionHooks, superviseWorkers } from "./supervisor.ts";
 import { resolveIdentity } from "./users.ts";
 
@@ -32,18 +34,44 @@ export async function startRun(
   config?: LoadedConfig,
   reresolve?: Reresolve,
 ): Promise<number> {
+  // From here on resources are held: a stop signal is a request that the steps below honour.
+  const signals = startupSignals();
+  signals.hold();
+  const logger = await createLogger({ format: options.logFormat, level: options.logLevel });
+  signals.logTo((message) => logger.info(message));
   const { entry, identity, admin } = checkRunnable(options);
   const { workers, how } = workerCount(options, sources);
-  assertPortFree(options.host, options.port);
-  const logger = await createLogger({ format: options.logFormat, level: options.logLevel });
+  const cleanup: (() => unknown)[] = [];
+  const runCleanup = async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  };
+  let supervision: Supervision | undefined;
+  let failure: unknown;
+  // The failure protocol's net (src/supervisor.ts): whatever escapes (a timer, a watcher, something
+  // a config hook left running) ends the run as a decided failure, never as a stack trace.
+  const onEscaped = (error: unknown) => {
+    if (supervision) return supervision.fail(error);
+    if (failure !== undefined) return;
+    failure = error;
+    logger.error(`internal error: ${error instanceof Error ? error.message : String(error)}; exiting`);
+    signals.abort();
+    void runCleanup().finally(() => process.exit(ExitCode.RUNTIME));
+  };
+  signals.onEscaped(onEscaped);
+  /** A stop signal (or an escaped error) arrived during start-up: clean up, start nothing. */
+  const interrupted = () => signals.stopRequested !== undefined || failure !== undefined;
+  const endEarly = async () => {
+    await runCleanup();
+    return failure === undefined ? ExitCode.OK : ExitCode.RUNTIME;
+  };
   const scheme = options.tlsCert ? "https" : "http";
   const address = `${scheme}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`;
 
-  const cleanup: (() => unknown)[] = [];
-  const runCleanup = async () => {
-    for (const step of cleanup.reverse()) await step();
-  };
   try {
+    // Atomic ownership first: of two supervisors started at once on this address exactly one passes.
+    const claim = await claimPort(options.host, options.port);
+    cleanup.push(() => claim.release());
+    assertPortFree(options.host, options.port);
     if (options.pidfile) {
       writePidfile(resolve(options.pidfile));
       cleanup.push(() => removePidfile(resolve(options.pidfile as string)));
@@ -56,8 +84,8 @@ export async function startRun(
       reaper = startReaper({ isTracked: isTrackedChild });
       cleanup.push(() => reaper?.stop());
     }
+    if (interrupted()) return await endEarly();
     // Started before the workers so a clash ends here; answers once the workers exist.
-    let supervision: Supervision | undefined;
     // --admin counts the app's requests over all workers (src/request-metrics.ts).
     const requestMetrics = admin ? (await import("./request-metrics.ts")).createRequestMetrics() : undefined;
     if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
@@ -68,11 +96,20 @@ export async function startRun(
       ? (await import("./admin.ts")).startAdminServer(options.admin as string, late)
       : undefined;
     if (adminServer) cleanup.push(() => adminServer.stop());
+    // Watching starts before any worker: a directory that cannot be watched ends the start here.
+    if (options.watch.length > 0) {
+      const { watchForChanges } = await import("./watch.ts");
+      const watcher = watchForChanges(entry, options.watch, logger, () => void supervision?.actions.reload());
+      cleanup.push(() => watcher.close());
+    }
+    if (interrupted()) return await endEarly();
 
     const env: Record<string, string | undefined> = { ...process.env, ...options.env };
     if (options.preStart) {
       const { runPreStart } = await import("./pre-start.ts");
-      const code = await runPreStart(options.preStart, env, logger);
+      const code = await runPreStart(options.preStart, env, logger, signals);
+      // Stopped by our own TERM/INT/QUIT: the stop that was asked for, not a failed pre-start.
+      if (interrupted()) return await endEarly();
       if (code !== 0) {
         await runCleanup();
         return code;
@@ -121,12 +158,8 @@ export async function startRun(
       hostOptions,
       logger,
       hooks,
+      (deliver) => signals.handOver(deliver).done,
     );
-    if (options.watch.length > 0) {
-      const { watchForChanges } = await import("./watch.ts");
-      const watcher = watchForChanges(entry, options.watch, logger, () => void supervision?.actions.reload());
-      cleanup.push(() => watcher.close());
-    }
     const code = await supervision.done;
     await runCleanup();
     return code;
@@ -140,10 +173,8 @@ export async function startRun(
 export function checkRunnable(options: RunOptions) {
   if (options.chdir) changeDirectory(options.chdir);
   const entry = checkEntry(options.entry);
-  if (options.tlsCert && options.tlsKey) {
-    checkReadable(options.tlsCert, "--tls-cert");
-    checkReadable(options.tlsKey, "--tls-key");
-  }
+  if (options.tlsCert && options.tlsKey) checkTls(options.tlsCert, options.tlsKey);
+  for (const dir of options.watch) checkWatchDir(dir === "." ? dirname(entry) : dir);
   const identity = resolveIdentity(options.user, options.group);
   const admin = options.admin === undefined ? undefined : parseAdminSpec(options.admin);
   if (admin && admin.port === options.port) {
@@ -341,6 +372,43 @@ function holdsBinaryData(path: string): boolean {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A certificate and key the workers can serve with: parsed here (node:crypto, loaded only for TLS:
+ * ~10 ms to load, ~2.5 ms to parse and match an RSA-2048 pair), so garbage is one usage line before
+ * any worker starts, not a boot failure of every worker. */
+function checkTls(certPath: string, keyPath: string): void {
+  checkReadable(certPath, "--tls-cert");
+  checkReadable(keyPath, "--tls-key");
+  const { X509Certificate, createPrivateKey } = require("node:crypto") as typeof import("node:crypto");
+  const firstLine = (error: unknown) =>
+    (error instanceof Error ? error.message : String(error)).split("\n")[0];
+  let cert: import("node:crypto").X509Certificate;
+  let key: import("node:crypto").KeyObject;
+  try {
+    cert = new X509Certificate(readFileSync(certPath));
+  } catch (error) {
+    throw usageError(`--tls-cert ${certPath} is not a PEM certificate (${firstLine(error)})`);
+  }
+  try {
+    key = createPrivateKey(readFileSync(keyPath));
+  } catch (error) {
+    throw usageError(`--tls-key ${keyPath} is not an unencrypted PEM private key (${firstLine(error)})`);
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw usageError(`--tls-key ${keyPath} does not belong to the certificate in --tls-cert ${certPath}`);
+  }
+}
+
+/** --watch: a directory that exists, checked before any worker starts. */
+function checkWatchDir(dir: string): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw usageError(`--watch: directory not found: ${dir}`);
+  }
+  if (!isDir) throw usageError(`--watch: not a directory: ${dir}`);
 }
 
 function checkReadable(path: string, what: string, shown = path): void {

@@ -1,28 +1,43 @@
 // The shell around the decision core: signal listeners, worker exits, IPC messages, timers and control
 // requests only enqueue events; one serial loop feeds them to `decide` and performs the effects it
 // returns (Gunicorn's arbiter: handlers queue, the loop decides). Nothing here polls.
+//
+// Failure protocol (Gunicorn's Arbiter.run): a throw in the loop (in `decide`, in an effect) or one
+// that escapes anywhere else in the process (a timer, a watcher, something a config hook left
+// running: start.ts routes uncaught exceptions here) ends the supervisor in a way it decided: one
+// error line through the logger, every worker stopped (QUIT, then SIGKILL after KILL_MARGIN_MS), exit
+// 1; start.ts then removes the pidfile and the control socket. The hooks themselves (onReady,
+// onWorkerExit) only log their own failures: a webhook that fails must not take production down.
 
 import pkg from "../package.json" with { type: "json" };
 import type { Hooks } from "./config.ts";
 import type { ActionResult, ControlActions, Snapshot } from "./control/types.ts";
 import { type ControlRequest, requestDeadlineMs } from "./core/deadlines.ts";
 import { decide, initialState, readyWorkers, scaleRefusal } from "./core/lifecycle.ts";
+import { KILL_MARGIN_MS } from "./core/timings.ts";
 import type { Config, Effect, Event, HookCall, Signal, State } from "./core/types.ts";
+import { ExitCode } from "./exit-codes.ts";
 import { createWorkerHost, type HostOptions, type WorkerHost } from "./host.ts";
 import type { Logger } from "./log.ts";
 import { residentBytes, sampleResidentBytes } from "./proc.ts";
+import { HANDLED_SIGNALS } from "./signals.ts";
 
-/** Signals the supervisor takes over; Gunicorn's meanings (README's signal table). */
-export const HANDLED_SIGNALS: Signal[] = [
-  "SIGTERM",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGHUP",
-  "SIGTTIN",
-  "SIGTTOU",
-  "SIGUSR1",
-  "SIGUSR2",
-];
+/** Where the loop's signals come from: start.ts hands over the ones queued during start-up
+ * (src/signals.ts); returns how to stop listening. */
+export type SignalSource = (deliver: (signal: Signal) => void) => () => void;
+
+/** Without a source: listen on the process directly. */
+const processSignals: SignalSource = (deliver) => {
+  const listeners = HANDLED_SIGNALS.map((signal) => [signal, () => deliver(signal)] as const);
+  for (const [signal, listener] of listeners) process.on(signal, listener);
+  return () => {
+    for (const [signal, listener] of listeners) process.off(signal, listener);
+  };
+};
+
+/** Test-only fault injection, read once: SUPERVISOR_TEST_FAULT=<event type> makes the loop throw when
+ * it handles the first event of that type (test/failure.test.ts proves the failure protocol with it). */
+const TEST_FAULT_ENV = "SUPERVISOR_TEST_FAULT";
 
 /** The config file's hooks, plus what runs before every reload (HUP, `supervisor reload`, --watch):
  * re-reading the config file. */
@@ -36,6 +51,8 @@ export interface Supervision {
   actions: ControlActions & { isShuttingDown(): boolean };
   /** For settings that change at run time (a re-read config file's worker count). */
   emit: (event: Event) => void;
+  /** The failure protocol, for a throw that escaped elsewhere in the process (start.ts). */
+  fail: (error: unknown) => void;
 }
 
 /** Runs workers until the lifecycle says to exit. */
@@ -44,6 +61,7 @@ export function superviseWorkers(
   host: HostOptions,
   logger: Logger,
   hooks: SupervisionHooks = {},
+  signals: SignalSource = processSignals,
 ): Supervision {
   const startedAt = performance.now();
   let state: State = initialState(config, startedAt);
@@ -58,20 +76,53 @@ export function superviseWorkers(
     finish = resolve;
   });
 
+  let failed = false;
+  let ended = false;
+  let faultAt = process.env[TEST_FAULT_ENV];
+
   const emit = (event: Event) => {
+    if (failed) return;
     queue.push(event);
     if (busy) return; // the running loop will get to it (onExit may fire inside Bun.spawn)
     busy = true;
     try {
       for (let next = queue.shift(); next; next = queue.shift()) {
+        if (faultAt === next.type) {
+          faultAt = undefined;
+          throw new Error(`injected fault at a '${next.type}' event (${TEST_FAULT_ENV})`);
+        }
         const decision = decide(state, next, performance.now());
         state = decision.state;
-        for (const effect of decision.effects) performSafely(effect);
+        for (const effect of decision.effects) perform(effect);
         settleWaiters();
       }
+    } catch (error) {
+      fail(error);
     } finally {
       busy = false;
     }
+  };
+
+  /** The failure protocol (see the top of this file). The state may be what threw: decide nothing. */
+  const fail = (error: unknown) => {
+    if (failed) return;
+    failed = true;
+    queue.length = 0;
+    const why = error instanceof Error ? error.message : String(error);
+    try {
+      logger.error(`internal error: ${why}; stopping every worker and exiting`);
+    } catch {
+      // the logger itself failed: the exit code still says it
+    }
+    stopListening();
+    for (const timer of timers.values()) clearTimeout(timer);
+    timers.clear();
+    for (const w of waiters) w.resolve({ ok: false, message: `the supervisor failed: ${why}` });
+    waiters = [];
+    void workers
+      .stopAll(KILL_MARGIN_MS)
+      .catch(() => {})
+      .then(() => finish(ExitCode.RUNTIME));
   };
 
   const settleWaiters = () => {
@@ -131,19 +182,6 @@ export function superviseWorkers(
       emit(event);
     });
 
-  /** The state is already committed: one failing effect must not skip the spawns and timers after it. */
-  const performSafely = (effect: Effect) => {
-    try {
-      perform(effect);
-    } catch (error) {
-      try {
-        process.stderr.write(`supervisor: ${effect.type} failed: ${error}\n`);
-      } catch {
-        // stderr is gone too
-      }
-    }
-  };
-
   const perform = (effect: Effect) => {
     switch (effect.type) {
       case "spawn":
@@ -172,9 +210,10 @@ export function superviseWorkers(
       case "hook":
         return callHook(effect);
       case "exit":
+        ended = true;
         for (const timer of timers.values()) clearTimeout(timer);
         timers.clear();
-        for (const [signal, listener] of listeners) process.off(signal, listener);
+        stopListening();
         for (const w of waiters)
           w.resolve({ ok: effect.code === 0, message: `stopped (exit code ${effect.code})` });
         waiters = [];
@@ -182,14 +221,7 @@ export function superviseWorkers(
     }
   };
 
-  const listeners = HANDLED_SIGNALS.map((signal) => {
-    const listener =
-      signal === "SIGHUP" && hooks.beforeReload
-        ? () => void reloadEvent().then(emit)
-        : () => emit({ type: "signal", signal });
-    process.on(signal, listener);
-    return [signal, listener] as const;
-  });
+  let stopListening = () => {};
 
   const actions: Supervision["actions"] = {
     snapshot: () => snapshotOf(state, performance.now()),
@@ -219,7 +251,15 @@ export function superviseWorkers(
 
   workers = createWorkerHost(host, emit);
   emit({ type: "start" });
-  return { done, actions, emit };
+  // After the start: signals queued during start-up (TTIN) act on the workers it asked for.
+  if (!failed && !ended) {
+    stopListening = signals((signal) =>
+      signal === "SIGHUP" && hooks.beforeReload
+        ? void reloadEvent().then(emit, fail)
+        : emit({ type: "signal", signal }),
+    );
+  }
+  return { done, actions, emit, fail };
 }
 
 // --- internal ---

@@ -5,6 +5,7 @@
 
 import { type FSWatcher, watch } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
+import { ExitCode, SupervisorError } from "./exit-codes.ts";
 import type { Logger } from "./log.ts";
 
 /** Saves within this long of each other are one change (editors write, rename and touch in bursts). */
@@ -19,24 +20,34 @@ export function watchForChanges(
   const roots = dirs.map((d) => (d === "." ? dirname(entry) : resolve(d)));
   let timer: Timer | undefined;
   let lastFile = "";
-  const watchers: FSWatcher[] = roots.map((root) =>
-    watch(root, { recursive: true }, (_event, name) => {
-      if (!name || ignored(String(name))) return;
-      lastFile = `${root}${sep}${name}`;
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        logger.info(`change in ${lastFile}: reloading`);
-        onChange(lastFile);
-      }, WATCH_DEBOUNCE_MS);
-    }),
-  );
-  logger.info(`watching ${roots.join(", ")} for changes (node_modules excluded)`);
-  return {
-    close() {
-      clearTimeout(timer);
-      for (const w of watchers) w.close();
-    },
+  const watchers: FSWatcher[] = [];
+  const close = () => {
+    clearTimeout(timer);
+    for (const w of watchers) w.close();
   };
+  for (const root of roots) {
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(root, { recursive: true }, (_event, name) => {
+        if (!name || ignored(String(name))) return;
+        lastFile = `${root}${sep}${name}`;
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          logger.info(`change in ${lastFile}: reloading`);
+          onChange(lastFile);
+        }, WATCH_DEBOUNCE_MS);
+      });
+    } catch (error) {
+      close();
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new SupervisorError(`--watch: cannot watch ${root}: ${code}`, ExitCode.RUNTIME);
+    }
+    // A watched directory removed later costs the watching, not the supervisor.
+    watcher.on("error", (error) => logger.warn(`--watch: ${root}: ${error.message}; no longer watched`));
+    watchers.push(watcher);
+  }
+  logger.info(`watching ${roots.join(", ")} for changes (node_modules excluded)`);
+  return { close };
 }
 
 /** node_modules, .git and other dot-directories, editor swap and backup files (a changed .env reloads). */

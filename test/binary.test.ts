@@ -57,7 +57,7 @@ describe("dist/supervisor", () => {
     await sup.waitForOutput(READY);
     const workers = sup.workers();
     const slow = get(sup.port, "/slow?ms=1200", 10_000);
-    await Bun.sleep(200); // the request must be in flight before TERM
+    await sup.waitForOutput(/slow request started/); // in flight in a worker before TERM
     process.kill(sup.pid, "SIGTERM");
     expect((await slow).status).toBe(200);
     expect(await sup.exited).toBe(0);

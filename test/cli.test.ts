@@ -1,9 +1,20 @@
 // Every bad input gets one clear line, its documented exit code, no stack trace, nothing left behind.
-import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixture, freePort, runToExit } from "./helpers.ts";
+import {
+  asNobody,
+  canRunAsNobody,
+  fixture,
+  freePort,
+  nobodyEnv,
+  reachableBinary,
+  removeReachableBinary,
+  runToExit,
+} from "./helpers.ts";
+
+afterAll(removeReachableBinary);
 
 const app = fixture("pid-app.ts");
 
@@ -52,18 +63,88 @@ describe("usage errors exit 2 with one line", () => {
     expectOneLine(stderr, pattern);
   });
 
-  test("unreadable entry file (a non-root user cannot read it)", async () => {
-    if (process.getuid?.() === 0) {
-      // root reads any file; the check still runs, shown by the message for a missing file above
-      return;
-    }
+  test("unreadable entry file: exit 2, one line (as root, the check runs as nobody)", async () => {
+    // Root reads any file, so as root the supervisor runs as nobody (the compiled binary at a path
+    // nobody can reach); as another user it runs as that user.
+    const isRoot = process.getuid?.() === 0;
+    if (isRoot && !canRunAsNobody) throw new Error("as root this test needs setpriv (util-linux)");
     const dir = mkdtempSync(join(tmpdir(), "sv-"));
+    chmodSync(dir, 0o755);
     const file = join(dir, "app.ts");
     writeFileSync(file, "export default { fetch: () => new Response('x') }");
     chmodSync(file, 0);
-    const { code, stderr } = await runToExit(["run", file]);
+    const { code, stderr } = await runToExit(
+      isRoot ? [...asNobody, reachableBinary(), "run", file, "-p", String(freePort())] : ["run", file],
+      isRoot ? { raw: true, cwd: dir, env: nobodyEnv } : {},
+    );
     expect(code).toBe(2);
-    expectOneLine(stderr, /app file is not readable/);
+    expectOneLine(stderr, new RegExp(`app file is missing or not a readable file: ${file}`));
+  });
+});
+
+describe("files checked before any worker starts: exit 2, one line", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sv-files-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const garbage = join(dir, "garbage.pem");
+  writeFileSync(garbage, "not a certificate\n");
+
+  test("--tls-cert/--tls-key that are not PEM", async () => {
+    const { code, stdout, stderr } = await runToExit([
+      "run",
+      app,
+      "--tls-cert",
+      garbage,
+      "--tls-key",
+      garbage,
+    ]);
+    expect(code).toBe(2);
+    expectOneLine(stderr, new RegExp(`^supervisor: --tls-cert ${garbage} is not a PEM certificate \\(`));
+    expect(stdout).not.toMatch(/starting/);
+  });
+
+  test.skipIf(!Bun.which("openssl"))("a key that is not the certificate's", async () => {
+    const make = (name: string) => {
+      const made = Bun.spawnSync(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"].concat([
+          "-subj",
+          `/CN=${name}`,
+          "-days",
+          "1",
+          "-keyout",
+          join(dir, `${name}.key`),
+          "-out",
+          join(dir, `${name}.crt`),
+        ]),
+        { stderr: "pipe" },
+      );
+      if (made.exitCode !== 0) throw new Error(made.stderr.toString());
+    };
+    make("a");
+    make("b");
+    const bad = await runToExit(["run", app, "--tls-cert", join(dir, "a.crt"), "--tls-key", garbage]);
+    expect(bad.code).toBe(2);
+    expectOneLine(bad.stderr, /--tls-key .* is not an unencrypted PEM private key/);
+    const other = await runToExit([
+      "run",
+      app,
+      "--tls-cert",
+      join(dir, "a.crt"),
+      "--tls-key",
+      join(dir, "b.key"),
+    ]);
+    expect(other.code).toBe(2);
+    expectOneLine(
+      other.stderr,
+      /--tls-key .*b\.key does not belong to the certificate in --tls-cert .*a\.crt/,
+    );
+  });
+
+  test("--watch=<missing dir>", async () => {
+    const missing = join(dir, "no-such-dir");
+    const { code, stdout, stderr } = await runToExit(["run", app, `--watch=${missing}`]);
+    expect(code).toBe(2);
+    expectOneLine(stderr, new RegExp(`^supervisor: --watch: directory not found: ${missing}$`));
+    expect(stdout).not.toMatch(/starting/);
   });
 });
 

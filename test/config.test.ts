@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixture, get, loadUntil, runToExit, startSupervisor, waitFor } from "./helpers.ts";
+import { emptyLoad, fixture, get, loadUntil, runToExit, startSupervisor, waitFor } from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
 
@@ -208,8 +208,9 @@ describe("--watch", () => {
     await using sup = startSupervisor(["run", entry, "-w", "2", "--watch"]);
     await sup.waitForOutput(READY);
     let changedAfter = 0;
+    const progress = emptyLoad();
     const run = (async () => {
-      await Bun.sleep(300);
+      await waitFor(() => progress.ok >= 20, "the load to be under way");
       writeFileSync(entry, version("2"));
       const t0 = performance.now();
       await waitFor(async () => (await get(sup.port)).body.startsWith("version 2"), "version 2", 5_000);
@@ -218,9 +219,13 @@ describe("--watch", () => {
       await waitFor(() => sup.workers().length === 2, "old workers gone");
       writeFileSync(entry, "export default { fetch( };\n");
       await sup.waitForOutput(/reload failed, keeping 2 running worker/);
-      await Bun.sleep(300);
+      const served = progress.ok;
+      await waitFor(
+        () => progress.ok >= served + 20,
+        "the old workers to keep serving after the failed reload",
+      );
     })();
-    const load = await loadUntil(sup.port, run, 4);
+    const load = await loadUntil(sup.port, run, 4, "/", progress);
     expect(load.errors).toEqual([]);
     expect(load.failed).toBe(0);
     expect(changedAfter).toBeLessThan(2_000);

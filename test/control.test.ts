@@ -22,7 +22,9 @@ import { renderStatus } from "../src/control/status-table.ts";
 import type { ControlActions } from "../src/control/types.ts";
 import { SupervisorError } from "../src/exit-codes.ts";
 import { fakeActions, SNAPSHOT } from "./fake-control.ts";
-import { ROOT, waitFor } from "./helpers.ts";
+import { ROOT, reachableBinary, removeReachableBinary, waitFor } from "./helpers.ts";
+
+afterAll(removeReachableBinary);
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
@@ -80,10 +82,13 @@ async function staleSocket(path: string): Promise<void> {
   expect(statSync(path).isSocket()).toBe(true);
 }
 
-/** `supervisor ...args` from source, to its exit. */
+/** `supervisor ...args` from source, to its exit; with a prefix (another user), the compiled binary at a
+ * path every user can reach (the checkout may be in a private directory). */
 async function cli(args: string[], extraEnv: Record<string, string> = {}, prefix: string[] = []) {
-  await using proc = Bun.spawn([...prefix, process.execPath, join(ROOT, "src", "cli.ts"), ...args], {
-    cwd: ROOT,
+  const supervisor =
+    prefix.length > 0 ? [reachableBinary()] : [process.execPath, join(ROOT, "src", "cli.ts")];
+  await using proc = Bun.spawn([...prefix, ...supervisor, ...args], {
+    cwd: prefix.length > 0 ? tmpdir() : ROOT,
     env: { ...env, ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });

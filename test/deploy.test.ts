@@ -1,6 +1,6 @@
 // Production deployment (issue 4): PID 1, right-sized workers, HTTPS, pre-start, pidfile, crash budget,
 // shutdown delay, environment and privileges. Real processes; PID 1 via `unshare --pid --fork`.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,10 +11,14 @@ import {
   freePort,
   get,
   isAlive,
+  reachableBinary,
+  removeReachableBinary,
   runToExit,
   startSupervisor,
   waitFor,
 } from "./helpers.ts";
+
+afterAll(removeReachableBinary);
 
 const READY = /ready: \d+ workers? listening/;
 const isRoot = process.getuid?.() === 0;
@@ -230,7 +234,12 @@ describe("files and identity", () => {
       "export default { fetch: () => new Response(String(process.getuid())) };\n",
     );
     chmodSync(join(dir, "app.ts"), 0o644);
-    await using sup = startSupervisor(["run", join(dir, "app.ts"), "-w", "1", "--user", "nobody"]);
+    // The worker runs as nobody: the bun it runs (the binary itself) must be one nobody can reach,
+    // wherever the checkout is (a private mktemp clone is not).
+    await using sup = startSupervisor(["run", join(dir, "app.ts"), "-w", "1", "--user", "nobody"], {
+      binary: reachableBinary(),
+      cwd: dir,
+    });
     await sup.waitForOutput(READY);
     expect((await get(sup.port)).body).toBe("65534");
   });

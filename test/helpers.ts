@@ -1,8 +1,19 @@
 // Real processes, real sockets: start the supervisor as a user would and wait on conditions with a
 // deadline, never on bare sleeps. Every supervisor started here is killed (with its process group)
-// when the test's `await using` scope ends.
+// when the test's `await using` scope ends, and has its own runtime directory (XDG_RUNTIME_DIR, for
+// its control socket), removed then too: a SIGKILLed supervisor cannot remove its socket itself.
 
-import { existsSync, readdirSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { childProcesses, isAlive } from "../src/proc.ts";
 
@@ -24,6 +35,40 @@ export function ensureBinary(): string {
   }
   return BINARY;
 }
+
+/**
+ * The compiled binary at a path every user can reach, for tests that run something as another user
+ * (`nobody`): the checkout may sit in a private (0700) directory, as a fresh `mktemp -d` clone does.
+ * A hard link (same file system, no copy) in a 0755 temp directory; a copy where linking fails.
+ * The binary is also the bun its workers run (BUN_BE_BUN), so nothing else of the checkout is needed.
+ */
+export function reachableBinary(): string {
+  if (reachable) return reachable;
+  const dir = mkdtempSync(join(tmpdir(), "sv-bin-"));
+  chmodSync(dir, 0o755);
+  const path = join(dir, "supervisor");
+  try {
+    linkSync(ensureBinary(), path);
+  } catch {
+    copyFileSync(ensureBinary(), path);
+    chmodSync(path, 0o755);
+  }
+  reachable = path;
+  return path;
+}
+let reachable: string | undefined;
+
+/** Remove reachableBinary()'s link (an afterAll of each file that uses it; a later call makes another). */
+export function removeReachableBinary(): void {
+  if (reachable) rmSync(join(reachable, ".."), { recursive: true, force: true });
+  reachable = undefined;
+}
+
+/** Run a command as `nobody` (root only, with util-linux's setpriv), with a HOME it may write. */
+export const NOBODY = 65534;
+export const asNobody = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
+export const canRunAsNobody = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
+export const nobodyEnv = { HOME: "/tmp", BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" };
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -110,10 +155,13 @@ export interface Running extends AsyncDisposable {
   /** Worker pids: the supervisor's live children. */
   workers(): number[];
   exited: Promise<number>;
+  /** Its XDG_RUNTIME_DIR: pass `{ env: { XDG_RUNTIME_DIR: sup.runtimeDir } }` to reach its control socket. */
+  runtimeDir: string;
 }
 
 export interface StartOptions {
-  binary?: boolean;
+  /** The compiled binary instead of the source: true for dist/supervisor, or a path to a copy of it. */
+  binary?: boolean | string;
   env?: Record<string, string | undefined>;
   cwd?: string;
   port?: number;
@@ -129,13 +177,15 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
   const argv = options.raw
     ? [...args]
     : options.binary
-      ? [BINARY, ...args]
+      ? [typeof options.binary === "string" ? options.binary : BINARY, ...args]
       : [process.execPath, join(ROOT, "src", "cli.ts"), ...args];
   const hasPort = args.some((a) => a === "-p" || a === "--port" || a.startsWith("--port="));
   if (args[0] === "run" && !hasPort && !options.noPortFlag) argv.push("-p", String(port));
+  const given = options.env?.XDG_RUNTIME_DIR;
+  const runtimeDir = given ?? mkdtempSync(join(tmpdir(), "sv-runtime-"));
   const proc = Bun.spawn(argv, {
     cwd: options.cwd ?? ROOT,
-    env: withoutUndefined({ ...process.env, ...options.env }),
+    env: withoutUndefined({ ...process.env, ...options.env, XDG_RUNTIME_DIR: runtimeDir }),
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -160,6 +210,7 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
       ),
     workers: () => childPids(proc.pid),
     exited,
+    runtimeDir,
     async [Symbol.asyncDispose]() {
       const workers = childPids(proc.pid);
       try {
@@ -175,6 +226,7 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
         }
       }
       await exited;
+      if (given === undefined) rmSync(runtimeDir, { recursive: true, force: true });
     },
   };
 }
@@ -219,17 +271,26 @@ export interface LoadResult {
   perSecond: Map<number, number>;
 }
 
+export const emptyLoad = (): LoadResult => ({
+  ok: 0,
+  failed: 0,
+  errors: [],
+  pids: new Set(),
+  perSecond: new Map(),
+});
+
 /**
  * Keep `concurrency` clients sending requests (Bun's fetch keeps connections alive, as browsers and
- * proxies do) until `stop` resolves; count every failure, non-200 or network error alike.
+ * proxies do) until `stop` resolves; count every failure, non-200 or network error alike. Counts go
+ * into `result` as they happen, so a test can wait for the load to be under way.
  */
 export async function loadUntil(
   port: number,
   stop: Promise<unknown>,
   concurrency = 8,
   path = "/",
+  result: LoadResult = emptyLoad(),
 ): Promise<LoadResult> {
-  const result: LoadResult = { ok: 0, failed: 0, errors: [], pids: new Set(), perSecond: new Map() };
   let done = false;
   void stop.finally(() => {
     done = true;

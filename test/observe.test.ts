@@ -5,11 +5,18 @@ import { fixture, freePort, get, isAlive, runToExit, startSupervisor, waitFor } 
 
 const READY = /ready: \d+ workers? listening/;
 
-/** `supervisor <args> -p <port>` to completion. */
-const control = (port: number, ...args: string[]) => runToExit([...args, "-p", String(port)]);
+/** A supervisor to talk to: its port, and its runtime directory, where its control socket is. */
+type Target = { port: number; runtimeDir?: string };
 
-async function status(port: number) {
-  const { code, stdout, stderr } = await control(port, "status", "--json");
+/** `supervisor <args> -p <port>` to completion, in the target's runtime directory. */
+const control = (target: Target, ...args: string[]) =>
+  runToExit(
+    [...args, "-p", String(target.port)],
+    target.runtimeDir ? { env: { XDG_RUNTIME_DIR: target.runtimeDir } } : {},
+  );
+
+async function status(target: Target) {
+  const { code, stdout, stderr } = await control(target, "status", "--json");
   if (code !== 0) throw new Error(`status failed (${code}): ${stderr}`);
   return JSON.parse(stdout) as {
     workersConfigured: number;
@@ -23,17 +30,17 @@ describe("control commands against a live supervisor", () => {
   test("status shows three ready workers with real pids, then the restart of a killed one", async () => {
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "3"]);
     await sup.waitForOutput(READY);
-    const table = await control(sup.port, "status");
+    const table = await control(sup, "status");
     expect(table.code).toBe(0);
     for (const pid of sup.workers()) expect(table.stdout).toContain(String(pid));
-    const s = await status(sup.port);
+    const s = await status(sup);
     expect(s.workersReady).toBe(3);
     expect(s.workers.map((w) => w.pid).sort()).toEqual(sup.workers().sort());
     expect(s.workers.every((w) => w.state === "ready")).toBe(true);
     const victim = s.workers[1] as { slot: number; pid: number };
     process.kill(victim.pid, "SIGKILL");
     const after = await waitFor(async () => {
-      const now = await status(sup.port);
+      const now = await status(sup);
       return now.workersReady === 3 && !now.workers.some((w) => w.pid === victim.pid) ? now : undefined;
     }, "the restart to show in status");
     expect(after.restarts.crash).toBe(1);
@@ -44,36 +51,36 @@ describe("control commands against a live supervisor", () => {
     const admin = freePort();
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--admin", String(admin)]);
     await sup.waitForOutput(READY);
-    const scaled = await control(sup.port, "scale", "4");
+    const scaled = await control(sup, "scale", "4");
     expect(scaled.code).toBe(0);
-    expect((await status(sup.port)).workersReady).toBe(4);
+    expect((await status(sup)).workersReady).toBe(4);
     expect(sup.workers()).toHaveLength(4);
-    const before = (await status(sup.port)).workers.map((w) => w.pid);
-    const reloaded = await control(sup.port, "reload");
+    const before = (await status(sup)).workers.map((w) => w.pid);
+    const reloaded = await control(sup, "reload");
     expect(reloaded.code).toBe(0);
     expect(reloaded.stdout + reloaded.stderr).toMatch(/reload finished: 4 workers replaced/);
-    const after = await status(sup.port);
+    const after = await status(sup);
     expect(after.workers.filter((w) => w.state === "ready").every((w) => !before.includes(w.pid))).toBe(true);
     expect(after.restarts.reload).toBe(4);
     const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
     expect(metrics).toMatch(/^supervisor_workers_configured 4$/m);
     expect(metrics).toMatch(/^supervisor_worker_restarts_total\{reason="reload"\} 4$/m);
-    const down = await control(sup.port, "scale", "-1");
+    const down = await control(sup, "scale", "-1");
     expect(down.code).toBe(0);
-    expect((await status(sup.port)).workersConfigured).toBe(3);
+    expect((await status(sup)).workersConfigured).toBe(3);
   });
 
   test("stop answers when done and the supervisor exits 0", async () => {
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2"]);
     await sup.waitForOutput(READY);
-    const stopped = await control(sup.port, "stop");
+    const stopped = await control(sup, "stop");
     expect(stopped.code).toBe(0);
     expect(await sup.exited).toBe(0);
     expect(isAlive(sup.pid)).toBe(false);
   });
 
   test("with no supervisor on that port: one clear line, exit 2", async () => {
-    const { code, stderr } = await control(freePort(), "status");
+    const { code, stderr } = await control({ port: freePort() }, "status");
     expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toHaveLength(1);
   });

@@ -3,9 +3,12 @@
 // Each run has a control with reaping off, to show the zombies the reaper removes are really there.
 
 import { describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseStat } from "../src/proc.ts";
 import { decodeWaitStatus } from "../src/reaper.ts";
-import { fixture } from "./helpers.ts";
+import { fixture, startSupervisor } from "./helpers.ts";
 
 const FIXTURE = fixture("reaper-fixture.ts");
 
@@ -62,6 +65,39 @@ describe.skipIf(process.platform !== "linux")("as a child subreaper (not PID 1)"
   test("control: a subreaper that does not reap collects zombies", async () => {
     const result = await runFixture([], "off", 20);
     expect(result).toMatchObject({ wrong: [], reaped: 0, zombies: 20, cleanedUp: 20 });
+  });
+});
+
+describe.skipIf(process.platform !== "linux")("supervisor run --init", () => {
+  test("a config hook's own children (Bun.spawn, node:child_process) are left to Bun: no ECHILD", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sv-hook-children-"));
+    copyFileSync(fixture("pid-app.ts"), join(dir, "app.ts"));
+    writeFileSync(
+      join(dir, "supervisor.config.ts"),
+      `import { execFile } from "node:child_process";
+export default {
+  entry: "app.ts",
+  workers: 1,
+  async onReady() {
+    const results = [];
+    for (let i = 0; i < 20; i++) {
+      results.push(\`bun:\${await Bun.spawn(["true"]).exited}\`);
+      results.push(await new Promise((done) => execFile("true", (error) => done(error ? \`cp:\${error.code ?? error.message}\` : "cp:0"))));
+    }
+    const wrong = results.filter((r) => r !== "bun:0" && r !== "cp:0");
+    console.log(\`hook children: \${results.length} done, \${wrong.length} wrong \${wrong.slice(0, 3)}\`);
+  },
+};
+`,
+    );
+    try {
+      await using sup = startSupervisor(["run", "--init"], { cwd: dir });
+      await sup.waitForOutput(/hook children: 40 done, \d+ wrong.*|onReady hook failed.*/);
+      expect(sup.output()).not.toMatch(/onReady hook failed/);
+      expect(sup.output()).toMatch(/hook children: 40 done, 0 wrong/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,5 +1,7 @@
 // `supervisor run` from source, with real workers on a real port.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   childPids,
@@ -116,11 +118,13 @@ describe("restarts", () => {
 describe("a closed stdout (supervisor run ... | head -1)", () => {
   test("log lines that cannot be written are dropped: no EPIPE noise, restarts still happen", async () => {
     const port = freePort();
+    const runtimeDir = mkdtempSync(join(tmpdir(), "sv-runtime-"));
     const proc = Bun.spawn(
       [process.execPath, join(ROOT, "src", "cli.ts"), "run", app, "-w", "2", "-p", String(port)],
       {
         stdout: "pipe",
         stderr: "pipe",
+        env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
       },
     );
     try {
@@ -145,6 +149,8 @@ describe("a closed stdout (supervisor run ... | head -1)", () => {
       expect(stderr).toMatch(/died: signal SIGKILL/);
     } finally {
       proc.kill("SIGKILL");
+      await proc.exited;
+      rmSync(runtimeDir, { recursive: true, force: true });
     }
   });
 });
@@ -155,7 +161,7 @@ describe("signals", () => {
     await sup.waitForOutput(READY);
     const workers = sup.workers();
     const slow = get(sup.port, "/slow?ms=1500", 10_000);
-    await Bun.sleep(200); // let the request reach a worker; the wait is for the client, not a condition
+    await sup.waitForOutput(/slow request started/); // in flight in a worker before TERM
     process.kill(sup.pid, "SIGTERM");
     const res = await slow;
     expect(res.status).toBe(200);
@@ -168,7 +174,7 @@ describe("signals", () => {
     await using sup = startSupervisor(["run", app, "-w", "2"]);
     await sup.waitForOutput(READY);
     const slow = get(sup.port, "/slow?ms=20000", 30_000).catch(() => ({ status: 0, body: "" }));
-    await Bun.sleep(200);
+    await sup.waitForOutput(/slow request started/);
     process.kill(sup.pid, "SIGINT");
     await sup.waitForOutput(/shutting down \(SIGINT received\)/);
     process.kill(sup.pid, "SIGINT");

@@ -3,8 +3,10 @@
 
 import { type ArgsDef, defineCommand } from "citty";
 import { findConfig, type LoadedConfig, loadConfig } from "../config.ts";
-import { usageError } from "../exit-codes.ts";
+import { describeError, usageError } from "../exit-codes.ts";
+import { createLogger } from "../log.ts";
 import { configKey, envName, OPTIONS, type RunOptions, resolveRunOptions, type Sources } from "../options.ts";
+import { startupSignals } from "../signals.ts";
 import { startRun } from "../start.ts";
 
 /** citty's flag definitions, generated from the option table so help, flags and config never drift. */
@@ -41,18 +43,43 @@ export const runCommand = defineCommand({
   meta: { name: "run", description: "Start workers of a Bun app on one port and keep them alive" },
   args: runArgs,
   async run({ args, rawArgs }) {
-    const { options, sources, config } = await resolveFromCli(args, rawArgs);
-    if (args["print-config"]) {
-      console.log(renderConfig(options, sources, config));
-      return 0;
+    // Until the options are resolved, the flag and the variable say whether errors must be JSON.
+    let json = jsonAsked(rawArgs, process.env);
+    // An error escaping while the config file loads (a timer it starts): one line, exit 1.
+    startupSignals().onEscaped((error) => {
+      void printError(error, json).then((code) => process.exit(code));
+    });
+    try {
+      const { options, sources, config } = await resolveFromCli(args, rawArgs);
+      json = options.logFormat === "json";
+      if (args["print-config"]) {
+        console.log(renderConfig(options, sources, config));
+        return 0;
+      }
+      const reresolve = async () => {
+        const again = await resolveFromCli(args, rawArgs);
+        return { options: again.options, sources: again.sources };
+      };
+      return await startRun(options, sources, config, reresolve);
+    } catch (error) {
+      if (!json) throw error; // src/cli.ts prints it (and its stack under SUPERVISOR_DEBUG)
+      return printError(error, json);
     }
-    const reresolve = async () => {
-      const again = await resolveFromCli(args, rawArgs);
-      return { options: again.options, sources: again.sources };
-    };
-    return startRun(options, sources, config, reresolve);
   },
 });
+
+/** The CLI's one line per problem ("supervisor: <line>"), or with --log-format json a JSON log line
+ * each, so a log shipper sees only JSON; returns the exit code. */
+async function printError(error: unknown, json: boolean): Promise<number> {
+  const { lines, exitCode } = describeError(error);
+  if (!json) {
+    for (const line of lines) console.error(`supervisor: ${line}`);
+    return exitCode;
+  }
+  const logger = await createLogger({ format: "json" });
+  for (const line of lines) logger.error(line);
+  return exitCode;
+}
 
 /** The same resolution for `run` and `check`: flags, environment, then the config file. */
 export async function resolveFromCli(args: Record<string, unknown>, rawArgs: string[]) {
@@ -80,6 +107,18 @@ export async function resolveFromCli(args: Record<string, unknown>, rawArgs: str
 }
 
 // --- internal ---
+
+/** --log-format json (or =json), or SUPERVISOR_LOG_FORMAT=json: the last flag wins over the variable. */
+function jsonAsked(rawArgs: string[], env: Record<string, string | undefined>): boolean {
+  let format = env.SUPERVISOR_LOG_FORMAT;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i] as string;
+    if (arg === "--") break;
+    if (arg === "--log-format") format = rawArgs[i + 1];
+    else if (arg.startsWith("--log-format=")) format = arg.slice("--log-format=".length);
+  }
+  return format === "json";
+}
 
 function defaultText(value: unknown): string {
   if (value === undefined || value === false || (Array.isArray(value) && value.length === 0)) return "";
