@@ -4,7 +4,6 @@
 import type { Subprocess } from "bun";
 import { trackChild, untrackChild } from "./children.ts";
 import type { Event } from "./core/types.ts";
-import { residentBytes } from "./proc.ts";
 import type { RequestMetrics } from "./request-metrics.ts";
 import {
   WORKER_CONFIG_ENV,

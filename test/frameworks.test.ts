@@ -129,7 +129,7 @@ describe.each(FRAMEWORKS)("$name: three reloads under load", ({ app, env }) => {
       before: number[];
       after: number[];
       output: string;
-    }>(fixture("drain-under-load.ts"), ["reload", fixture(app), "--binary"], env);
+    }>(fixture("drain-under-load.ts"), ["reload", fixture(app), "--binary"], { ...env, ...extraEnv });
     expect(run.errors).toEqual([]);
     expect(run.failed).toBe(0);
     expect(run.ok).toBeGreaterThan(100);
