@@ -16,6 +16,7 @@ const subCommands: Record<string, () => Promise<CommandDef<ArgsDef>>> = {
   reload: () => import("./commands/reload.ts").then((m) => m.reloadCommand as CommandDef<ArgsDef>),
   scale: () => import("./commands/scale.ts").then((m) => m.scaleCommand as CommandDef<ArgsDef>),
   stop: () => import("./commands/stop.ts").then((m) => m.stopCommand as CommandDef<ArgsDef>),
+  top: () => import("./commands/top.ts").then((m) => m.topCommand as CommandDef<ArgsDef>),
 };
 
 const main = defineCommand({

@@ -48,12 +48,12 @@ export function formatBytes(bytes: number): string {
 
 // --- internal ---
 
-/** Columns after STATE hold numbers and are right-aligned. */
 const RIGHT_ALIGNED_FROM = 3;
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
-function table(header: string[], rows: string[][]): string[] {
+/** Columns after STATE hold numbers and are right-aligned. */
+export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
