@@ -3,7 +3,7 @@
 // - A file left by a dead process (a crash, a SIGKILL, a container restart) is replaced.
 // - A file naming a live process other than us refuses to start: two supervisors given the same
 //   pidfile are almost certainly two copies of one service, and with SO_REUSEPORT the second would
-//   silently share the port (FACTS.md).
+//   silently share the port (docs/DESIGN.md).
 // The refusal is exit code 2 (USAGE), not 3 (BOOT): nothing was started and the app never ran; the
 // command line names a file that another running instance owns, so the fix is in how we were
 // started (stop the other instance, or pass another path), just like a bad flag. 3 is kept for "the

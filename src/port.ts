@@ -1,6 +1,6 @@
 // Refuse a port that someone else holds. SO_REUSEPORT lets any same-user process that also sets it
 // share the port silently (a stale supervisor, another program) and traffic would be split with it,
-// so probe-bind once *without* reusePort before any worker starts (FACTS.md).
+// so probe-bind once *without* reusePort before any worker starts (docs/DESIGN.md).
 
 import { bootError, usageError } from "./exit-codes.ts";
 

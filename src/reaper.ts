@@ -1,11 +1,11 @@
 // An init's duty, for PID 1 in a container (or `--init`): reap orphans. A process whose parent dies
 // is reparented to the nearest "child subreaper" or to PID 1, and stays a zombie (a process-table
 // entry, and a pid, forever) until that process waits for it. Bun only waits for the children it
-// spawned itself, so an app that runs `sh -c 'cmd &'` fills the table with zombies (FACTS.md).
+// spawned itself, so an app that runs `sh -c 'cmd &'` fills the table with zombies (docs/DESIGN.md).
 //
 // How, and why this way:
 // - Not `waitpid(-1, WNOHANG)`: it also reaps Bun.spawn's own children, Bun then gets ECHILD for them
-//   and crashed (FACTS.md). We wait only for specific pids: zombies whose parent is us and which the
+//   and crashed (docs/DESIGN.md). We wait only for specific pids: zombies whose parent is us and which the
 //   caller says are not its Bun.spawn children (`isTracked`).
 // - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us; src/proc.ts).
 // - `isTracked` knows the supervisor's own children, not those a config hook starts in this process
@@ -50,7 +50,7 @@ export interface Reaper {
 
 /**
  * A safety net only: SIGCHLD does the work. Slow, because a scan reads every /proc/<pid>/stat
- * (about 30 µs each, FACTS.md), and a zombie costs nothing but a pid while it waits.
+ * (about 30 µs each, docs/DESIGN.md), and a zombie costs nothing but a pid while it waits.
  */
 export const RESCAN_MS = 5_000;
 

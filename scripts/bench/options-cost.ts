@@ -1,7 +1,8 @@
 // The throughput cost of --access-log and --admin against plain `supervisor run`, as ratios from one
 // run: configurations alternate (ABC, CBA, ...) so machine drift hits all of them alike.
 // Usage: bun scripts/bench/options-cost.ts [rounds=4] [seconds=5]     (needs wrk; builds dist/supervisor)
-// --access-log writes to a file (as a log shipper would read it); --admin is scraped every second.
+// --access-log writes to a file (as a log shipper would read it); --admin (which also turns on the
+// app's request metrics in every worker) is scraped every second. wrk's p99 latency is compared too.
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,9 +23,10 @@ const configs: Record<string, string[]> = {
   "--admin (scraped 1/s)": ["--admin", "ADMIN"],
 };
 const results: Record<string, number[]> = Object.fromEntries(Object.keys(configs).map((k) => [k, []]));
+const p99s: Record<string, number[]> = Object.fromEntries(Object.keys(configs).map((k) => [k, []]));
 let port = 18_700 + Math.floor(Math.random() * 100);
 
-async function measure(flags: string[]): Promise<number> {
+async function measure(flags: string[]): Promise<{ rps: number; p99Ms: number }> {
   const appPort = port++;
   const adminPort = port++;
   const log = join(tmpdir(), `options-cost-${appPort}.log`);
@@ -52,31 +54,45 @@ async function measure(flags: string[]): Promise<number> {
       await Bun.sleep(1_000);
     }
   })();
-  const wrk = Bun.spawnSync(["wrk", "-t1", "-c64", `-d${seconds}s`, `http://127.0.0.1:${appPort}/`]);
+  const wrk = Bun.spawnSync([
+    "wrk",
+    "-t1",
+    "-c64",
+    "--latency",
+    `-d${seconds}s`,
+    `http://127.0.0.1:${appPort}/`,
+  ]);
   scraping = false;
   await scraper;
   proc.kill("SIGTERM");
   await proc.exited;
   rmSync(log, { force: true });
-  return parseWrk(wrk.stdout.toString()).rps;
+  const result = parseWrk(wrk.stdout.toString());
+  return { rps: result.rps, p99Ms: result.p99Ms ?? Number.NaN };
 }
 
 const names = Object.keys(configs);
 for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 === 0 ? names : [...names].reverse()) {
-    const rps = await measure(configs[name] as string[]);
+    const { rps, p99Ms } = await measure(configs[name] as string[]);
     (results[name] as number[]).push(rps);
-    console.log(`round ${r + 1} ${name}: ${Math.round(rps).toLocaleString("en")} req/s`);
+    (p99s[name] as number[]).push(p99Ms);
+    console.log(`round ${r + 1} ${name}: ${Math.round(rps).toLocaleString("en")} req/s, p99 ${p99Ms} ms`);
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const base = results.plain as number[];
+const baseP99 = p99s.plain as number[];
 console.log(
-  `\n| supervisor -w 2 | req/s (median of ${rounds}) | ratio to plain (median of per-round ratios) |`,
+  `\n| supervisor -w 2 | req/s (median of ${rounds}) | req/s ratio to plain | p99 (median) | p99 ratio to plain |`,
 );
-console.log("| --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- |");
 for (const name of names) {
   const xs = results[name] as number[];
   const ratio = median(xs.map((x, i) => x / (base[i] as number)));
-  console.log(`| ${name} | ${Math.round(median(xs)).toLocaleString("en")} | ${ratio.toFixed(3)}× |`);
+  const ys = p99s[name] as number[];
+  const p99Ratio = median(ys.map((y, i) => y / (baseP99[i] as number)));
+  console.log(
+    `| ${name} | ${Math.round(median(xs)).toLocaleString("en")} | ${ratio.toFixed(3)}× | ${median(ys).toFixed(2)} ms | ${p99Ratio.toFixed(3)}× |`,
+  );
 }

@@ -78,6 +78,14 @@ export function parseWrk(out: string) {
     rps: num(/Requests\/sec:\s+([\d.]+)/),
     non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
     socketErrors: socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    /** 99th percentile latency in ms, when wrk ran with --latency. */
+    p99Ms: latencyMs(/^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out)),
     socketDetail: socket?.[0] ?? "Socket errors: none",
   };
+}
+
+function latencyMs(m: RegExpExecArray | null): number | undefined {
+  if (!m) return undefined;
+  const scale = { us: 0.001, ms: 1, s: 1000 }[m[2] as "us" | "ms" | "s"];
+  return Number(m[1]) * scale;
 }
