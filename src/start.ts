@@ -70,6 +70,10 @@ export async function startRun(
       : undefined;
     if (adminServer) cleanup.push(() => adminServer.stop());
 
+    // Under systemd (Type=notify); before `env` is taken, since it removes NOTIFY_SOCKET from it.
+    const notifier = process.env.NOTIFY_SOCKET
+      ? (await import("./notify.ts")).systemdNotifier(logger)
+      : undefined;
     const env: Record<string, string | undefined> = { ...process.env, ...options.env };
     if (options.preStart) {
       const { runPreStart } = await import("./pre-start.ts");
@@ -97,6 +101,7 @@ export async function startRun(
       ...(identity?.gid === undefined ? {} : { gid: identity.gid }),
     };
     const hooks: SupervisionHooks = {
+      ...(notifier ? { onTransition: notifier.onTransition } : {}),
       ...(config?.hooks.onReady ? { onReady: config.hooks.onReady } : {}),
       ...(config?.hooks.onWorkerExit ? { onWorkerExit: config.hooks.onWorkerExit } : {}),
     };

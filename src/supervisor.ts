@@ -40,6 +40,8 @@ export function heartbeatInterval(timeoutMs: number): number {
  * re-reading the config file. */
 export interface SupervisionHooks extends Hooks {
   beforeReload?: () => Promise<void>;
+  /** Called synchronously after each event with the state before and after it (systemd notify). */
+  onTransition?: (before: State, after: State) => void;
 }
 
 export interface Supervision {
@@ -100,6 +102,7 @@ export function superviseWorkers(
   /** User hooks from the config file run after the loop's turn, never inside it; their failures are
    * logged, never fatal. */
   const runHooks = (before: State, event: Event) => {
+    hooks.onTransition?.(before, state);
     const call = (name: string, fn: () => unknown) => {
       queueMicrotask(() => {
         void (async () => fn())().catch((error) => logger.error(`${name} hook failed: ${error}`));
