@@ -127,6 +127,8 @@ export async function startRun(
       logger,
       hooks,
     );
+    // While the workers boot: one warning line, only when a host setting is off (`supervisor check`).
+    void import("./host-checks.ts").then((m) => m.warnAboutHost(workers, logger));
     if (options.watch.length > 0) {
       const { watchForChanges } = await import("./watch.ts");
       const watcher = watchForChanges(entry, options.watch, logger, () => void supervision?.actions.reload());

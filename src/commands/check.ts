@@ -3,6 +3,7 @@
 
 import { defineCommand } from "citty";
 import type { Event } from "../core/types.ts";
+import { availableCpus } from "../cpus.ts";
 import { bootError } from "../exit-codes.ts";
 import { createWorkerHost } from "../host.ts";
 import { checkRunnable } from "../start.ts";
@@ -24,6 +25,12 @@ export const checkCommand = defineCommand({
     const ms = Math.round(performance.now() - started);
     console.log(
       `ok: ${entry} loads and serves (a worker was ready in ${ms} ms)${config ? `; config ${config.file} is valid` : ""}`,
+    );
+    // The host's settings are advice, not errors: they do not change the exit code.
+    const { formatFindings, hostFindings } = await import("../host-checks.ts");
+    const workers = options.workers === "auto" ? availableCpus().count : options.workers;
+    console.log(
+      `host settings for ${workers} worker${workers === 1 ? "" : "s"}:\n${formatFindings(hostFindings(workers))}`,
     );
     return 0;
   },
