@@ -177,7 +177,7 @@ async function openControlSocket(
     const live = error instanceof SupervisorError && error.exitCode === ExitCode.BOOT;
     if (options.control !== undefined || live || !(error instanceof SupervisorError)) throw error;
     logger.warn(
-      `no control socket (${error.message}); status/reload/scale/stop commands will not reach this supervisor`,
+      `no control socket (${error.message}); status/reload/scale/stop will not reach this supervisor: pass --control <path> on a writable volume (Kubernetes readOnlyRootFilesystem: an emptyDir at /tmp)`,
     );
     return undefined;
   }
