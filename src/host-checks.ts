@@ -41,7 +41,7 @@ export function hostFindings(workers: number, read: Read = readOrNull): HostFind
 export function hostWarning(findings: HostFinding[]): string | undefined {
   const off = findings.filter((f) => !f.ok);
   if (off.length === 0) return undefined;
-  return `host: ${off.map((f) => `${f.setting}=${f.value}: ${f.detail} (fix: ${f.fix})`).join("; ")}; see supervisor check`;
+  return `host: ${off.map((f) => `${f.setting}=${f.value}: ${f.detail}, fix: ${f.fix}`).join("; ")} (see supervisor check)`;
 }
 
 /** The start-up line, only when something is off. */
@@ -82,7 +82,7 @@ function migrateReq(read: Read): HostFinding {
         ok: false,
         value,
         detail: "connections queued on a stopping worker are reset during reloads and restarts",
-        fix: "sysctl -w net.ipv4.tcp_migrate_req=1 (per network namespace; docker/podman run --sysctl net.ipv4.tcp_migrate_req=1)",
+        fix: "sysctl -w net.ipv4.tcp_migrate_req=1, per network namespace: a container takes --sysctl net.ipv4.tcp_migrate_req=1",
       };
 }
 

@@ -62,7 +62,9 @@ describe.skipIf(!canUnshareNet)("tcp_migrate_req in a private network namespace 
       ],
       { raw: true },
     );
-    const line = await sup.waitForOutput(/^.*host: net\.ipv4\.tcp_migrate_req=0: .*see supervisor check$/m);
+    const line = await sup.waitForOutput(
+      /^.*host: net\.ipv4\.tcp_migrate_req=0: .*\(see supervisor check\)$/m,
+    );
     expect(line).toContain("warn");
     expect(sup.output().match(/host: /g)).toHaveLength(1);
   });
