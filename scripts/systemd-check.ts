@@ -7,7 +7,9 @@
 //      the STATUS= line;
 //   2. `systemctl reload` under load (4 keep-alive clients): 0 failed, every worker replaced;
 //   3. `systemctl stop` with a 2 s request in flight: the request gets 200, the unit ends "success";
-//   4. a crash loop (the same unit running an app that crashes right after it is ready, with
+//   4. an optional WatchdogSec=2 (TimeoutAbortSec=2): a live supervisor pings in time; a frozen one (SIGSTOP) is killed
+//      and restarted by systemd;
+//   5. a crash loop (the same unit running an app that crashes right after it is ready, with
 //      --max-restarts 3): what systemd does with README's Restart settings, and with its defaults.
 // Needs root and podman (+ runc; see docs/DEPLOYMENT.md); runs in a private network namespace with
 // net.ipv4.tcp_migrate_req=1 (the container shares it: --network host). Prints a JSON line last.
@@ -247,7 +249,45 @@ try {
   };
   log(`stop: ${JSON.stringify(result.stop)}`);
 
-  // 4. crash loops: README's settings, then systemd's defaults
+  // 4. the watchdog (an optional WatchdogSec=): pings keep a live supervisor running; a frozen one
+  // (SIGSTOP) is killed by systemd and restarted
+  inside(
+    "sh",
+    "-c",
+    "mkdir -p /run/systemd/system/app.service.d && printf '[Service]\\nWatchdogSec=2\\nTimeoutAbortSec=2\\n' > /run/systemd/system/app.service.d/watchdog.conf",
+  );
+  inside("systemctl", "daemon-reload");
+  inside("systemctl", "start", "app");
+  const watched = show("app", "MainPID").MainPID;
+  await Bun.sleep(5_000); // 2.5 watchdog periods: a missing ping would have killed it by now
+  const alive = show("app", "ActiveState,MainPID,WatchdogUSec");
+  inside("kill", "-STOP", watched as string);
+  await waitFor(
+    () => /[Ww]atchdog timeout/.test(inside("journalctl", "-u", "app", "--no-pager")),
+    "the watchdog timeout",
+    15_000,
+  );
+  const frozenAt = performance.now();
+  const restarted = await waitFor(
+    () => {
+      const now = show("app", "ActiveState,MainPID");
+      return now.ActiveState === "active" && now.MainPID !== watched && now.MainPID !== "0" && now;
+    },
+    "the restart after the watchdog timeout",
+    90_000,
+  );
+  result.watchdog = {
+    after5s: alive,
+    frozenPid: watched,
+    restarted,
+    restartedAfterMs: Math.round(performance.now() - frozenAt),
+  };
+  inside("rm", "/run/systemd/system/app.service.d/watchdog.conf");
+  inside("systemctl", "daemon-reload");
+  inside("systemctl", "stop", "app");
+  log(`watchdog: ${JSON.stringify(result.watchdog)}`);
+
+  // 5. crash loops: README's settings, then systemd's defaults
   for (const unit of ["crash", "crash-defaults"]) {
     started = performance.now();
     Bun.spawnSync(["podman", "exec", NAME, "systemctl", "start", unit], {
