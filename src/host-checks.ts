@@ -32,6 +32,8 @@ type Read = (path: string) => string | null;
 
 /** The findings for `workers` workers on this host (`read` is the file reader, for another root). */
 export function hostFindings(workers: number, read: Read = readOrNull): HostFinding[] {
+  // Every setting here is Linux's (/proc/sys, cgroups); elsewhere there is nothing to report.
+  if (process.platform !== "linux") return [];
   return [migrateReq(read), somaxconn(read), openFiles(workers, read), memory(workers, read)].filter(
     (f): f is HostFinding => f !== undefined,
   );

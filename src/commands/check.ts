@@ -29,9 +29,12 @@ export const checkCommand = defineCommand({
     // The host's settings are advice, not errors: they do not change the exit code.
     const { formatFindings, hostFindings } = await import("../host-checks.ts");
     const workers = options.workers === "auto" ? availableCpus().count : options.workers;
-    console.log(
-      `host settings for ${workers} worker${workers === 1 ? "" : "s"}:\n${formatFindings(hostFindings(workers))}`,
-    );
+    const findings = hostFindings(workers);
+    if (findings.length > 0) {
+      console.log(
+        `host settings for ${workers} worker${workers === 1 ? "" : "s"}:\n${formatFindings(findings)}`,
+      );
+    }
     return 0;
   },
 });
