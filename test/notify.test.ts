@@ -2,7 +2,7 @@
 // binds for a Type=notify unit): READY=1 → RELOADING=1 (HUP) → READY=1 → STOPPING=1 (TERM).
 
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary, fixture, startSupervisor, waitFor } from "./helpers.ts";
@@ -91,4 +91,21 @@ test("the compiled binary notifies too (bun:ffi inside a standalone executable)"
   await waitForStates(receiver, 2);
   expect(await sup.exited).toBe(0);
   expect(states(receiver.messages())).toEqual(["READY=1", "STOPPING=1"]);
+});
+
+test("a failed reload (a broken app file) still ends with READY=1: systemd is not left reloading", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sv-notify-"));
+  const entry = join(dir, "app.ts");
+  copyFileSync(fixture("pid-app.ts"), entry);
+  using receiver = notifyReceiver(join(dir, "notify.sock"));
+  await using sup = startSupervisor(["run", entry, "-w", "1"], { env: { NOTIFY_SOCKET: receiver.address } });
+  await waitForStates(receiver, 1);
+  writeFileSync(entry, "export default { fetch( { oops };\n");
+  process.kill(sup.pid, "SIGHUP");
+  await waitForStates(receiver, 3);
+  expect(states(receiver.messages())).toEqual(["READY=1", "RELOADING=1", "READY=1"]);
+  expect(receiver.messages().at(-1)).toContain("STATUS=1 of 1 workers ready");
+  process.kill(sup.pid, "SIGTERM");
+  expect(await sup.exited).toBe(0);
+  rmSync(dir, { recursive: true, force: true });
 });
