@@ -4,25 +4,48 @@
 // Needs root and podman (.ci/run installs podman and runc); skipped with the reason elsewhere.
 
 import { describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ensureBinary, fixture, runScenario } from "./helpers.ts";
 
 const isRoot = process.getuid?.() === 0;
 const hasPodman = Bun.spawnSync(["sh", "-c", "command -v podman"]).exitCode === 0;
-const podmanWorks =
-  isRoot &&
-  hasPodman &&
-  Bun.spawnSync(["podman", "info"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+const podmanWorks = isRoot && hasPodman && canRunAContainer();
 const canIsolate = isRoot && Bun.spawnSync(["unshare", "--net", "true"]).exitCode === 0;
 const skipReason = !hasPodman
   ? "podman is not installed (.ci/run installs it)"
   : !isRoot
     ? "needs root (rootless podman is not set up here)"
     : !podmanWorks
-      ? "`podman info` fails (see /etc/containers/containers.conf in docs/DEPLOYMENT.md)"
+      ? "podman cannot run a container here (`podman run` of the dynamic loader failed; see docs/DEPLOYMENT.md for the two containers.conf settings)"
       : !canIsolate
         ? "cannot make a private network namespace (unshare --net)"
         : "";
 if (skipReason) console.warn(`test/container.test.ts skipped: ${skipReason}`);
+
+/** Can podman run anything at all? A one-file image (glibc's loader, run as a program) answers. */
+function canRunAContainer(): boolean {
+  const loader = "/lib64/ld-linux-x86-64.so.2";
+  if (!existsSync(loader))
+    return Bun.spawnSync(["podman", "info"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+  const dir = mkdtempSync(join(tmpdir(), "sv-podman-probe-"));
+  try {
+    mkdirSync(join(dir, "rootfs/lib64"), { recursive: true });
+    copyFileSync(loader, join(dir, "rootfs", loader));
+    const tarball = join(dir, "rootfs.tar");
+    const image = "localhost/supervisor-test-probe";
+    const imported = Bun.spawnSync(["podman", "image", "exists", image]).exitCode === 0;
+    const steps = [
+      ["tar", "-C", join(dir, "rootfs"), "-cf", tarball, "."],
+      ...(imported ? [] : [["podman", "import", tarball, image]]),
+      ["podman", "run", "--rm", "--network", "host", image, loader, "--version"],
+    ];
+    return steps.every((step) => Bun.spawnSync(step, { stdout: "ignore", stderr: "ignore" }).exitCode === 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 interface ContainerRun {
   imageBytes: number;
