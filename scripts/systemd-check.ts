@@ -276,7 +276,9 @@ try {
     "the restart after the watchdog timeout",
     90_000,
   );
+  const journal = inside("journalctl", "-u", "app", "--no-pager", "-o", "cat");
   result.watchdog = {
+    bunCrashReport: journal.includes("Bun has crashed"),
     after5s: alive,
     frozenPid: watched,
     restarted,
