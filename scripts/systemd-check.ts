@@ -5,11 +5,13 @@
 // `podman run --systemd=always` (systemd as the container's PID 1). Then, against the real systemd:
 //   1. start: the unit is Type=notify; `systemctl start` returns once READY=1 came; StatusText shows
 //      the STATUS= line;
-//   2. `systemctl reload` under load (4 keep-alive clients): 0 failed, every worker replaced;
+//   2. `systemctl reload` under load (4 keep-alive clients): 0 failed, every worker replaced; and
+//      with a broken app file: `systemctl reload` fails, the old workers keep serving;
 //   3. `systemctl stop` with a 2 s request in flight: the request gets 200, the unit ends "success";
 //   4. an optional WatchdogSec=2 (TimeoutAbortSec=2): a live supervisor pings in time; a frozen one (SIGSTOP) is killed
 //      and restarted by systemd;
-//   5. a crash loop (the same unit running an app that crashes right after it is ready, with
+//   5. a usage error (exit 2) is not restarted;
+//   6. a crash loop (the same unit running an app that crashes right after it is ready, with
 //      --max-restarts 3): what systemd does with README's Restart settings, and with its defaults.
 // Needs root and podman (+ runc; see docs/DEPLOYMENT.md); runs in a private network namespace with
 // net.ipv4.tcp_migrate_req=1 (the container shares it: --network host). Prints a JSON line last.
@@ -25,29 +27,6 @@ const ROOTFS = resolve(
 );
 const NAME = "supervisor-systemd-check";
 const PORT = 3000;
-
-// --- a private network namespace, where the container's --network host is ours ---
-if (process.env.SYSTEMD_CHECK_NETNS !== "1") {
-  if (process.getuid?.() !== 0) {
-    console.error("systemd-check: needs root (podman, debootstrap, a network namespace)");
-    process.exit(2);
-  }
-  const self = Bun.spawnSync(
-    [
-      "unshare",
-      "--net",
-      "sh",
-      "-c",
-      'ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=1 && exec "$@"',
-      "sh",
-      process.execPath,
-      import.meta.path,
-      ...args,
-    ],
-    { env: { ...process.env, SYSTEMD_CHECK_NETNS: "1" }, stdio: ["inherit", "inherit", "inherit"] },
-  );
-  process.exit(self.exitCode ?? 1);
-}
 
 const run = (cmd: string[], what = cmd.join(" ")) => {
   const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
@@ -151,10 +130,34 @@ function buildRootfs(): void {
   mkdirSync(join(units, "multi-user.target.wants"), { recursive: true });
 }
 
-const result: Record<string, unknown> = {};
-try {
+// --- a private network namespace, where the container's --network host is ours ---
+if (process.env.SYSTEMD_CHECK_NETNS !== "1") {
+  if (process.getuid?.() !== 0) {
+    console.error("systemd-check: needs root (podman, debootstrap, a network namespace)");
+    process.exit(2);
+  }
+  // The network is needed for debootstrap, so the root filesystem is made out here.
   run([process.execPath, join(ROOT, "scripts", "build.ts")], "bun scripts/build.ts");
   buildRootfs();
+  const self = Bun.spawnSync(
+    [
+      "unshare",
+      "--net",
+      "sh",
+      "-c",
+      'ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=1 && exec "$@"',
+      "sh",
+      process.execPath,
+      import.meta.path,
+      ...args,
+    ],
+    { env: { ...process.env, SYSTEMD_CHECK_NETNS: "1" }, stdio: ["inherit", "inherit", "inherit"] },
+  );
+  process.exit(self.exitCode ?? 1);
+}
+
+const result: Record<string, unknown> = {};
+try {
   Bun.spawnSync(["podman", "rm", "-f", "-t", "0", NAME], { stdout: "ignore", stderr: "ignore" });
   run([
     "podman",
@@ -231,6 +234,22 @@ try {
   };
   log(`reload: ${JSON.stringify(result.reload)}`);
 
+  // 2b. a broken deploy: `systemctl reload` fails, the old workers keep serving
+  const server = join(ROOTFS, "srv/app/server.ts");
+  const good = readFileSync(server, "utf8");
+  inside("sh", "-c", "echo 'export default { fetch( { oops };' > /srv/app/server.ts");
+  const broken = Bun.spawnSync(["podman", "exec", NAME, "systemctl", "reload", "app"], { stderr: "pipe" });
+  inside("sh", "-c", `cat > /srv/app/server.ts <<'EOF'\n${good}EOF`);
+  result.brokenReload = {
+    exitCode: broken.exitCode,
+    ...show("app", "ActiveState,StatusText"),
+    stillServes: (await fetch(`http://127.0.0.1:${PORT}/`)).status,
+    journal: /reload failed, keeping .*/.exec(
+      inside("journalctl", "-u", "app", "--no-pager", "-o", "cat"),
+    )?.[0],
+  };
+  log(`broken reload: ${JSON.stringify(result.brokenReload)}`);
+
   // 3. stop with a request in flight
   const slow = fetch(`http://127.0.0.1:${PORT}/slow?ms=2000`).then(async (r) => ({
     status: r.status,
@@ -261,7 +280,7 @@ try {
   const watched = show("app", "MainPID").MainPID;
   await Bun.sleep(5_000); // 2.5 watchdog periods: a missing ping would have killed it by now
   const alive = show("app", "ActiveState,MainPID,WatchdogUSec");
-  inside("kill", "-STOP", watched as string);
+  inside("sh", "-c", `kill -STOP ${watched}`); // the shell's kill: minbase has no procps
   await waitFor(
     () => /[Ww]atchdog timeout/.test(inside("journalctl", "-u", "app", "--no-pager")),
     "the watchdog timeout",
@@ -289,7 +308,25 @@ try {
   inside("systemctl", "stop", "app");
   log(`watchdog: ${JSON.stringify(result.watchdog)}`);
 
-  // 5. crash loops: README's settings, then systemd's defaults
+  // 5. a usage error (exit 2: here an unknown flag) is not restarted (RestartPreventExitStatus=2)
+  inside(
+    "sh",
+    "-c",
+    "mkdir -p /run/systemd/system/app.service.d && printf '[Service]\\nExecStart=\\nExecStart=/usr/local/bin/supervisor run server.ts --no-such-flag\\n' > /run/systemd/system/app.service.d/usage.conf",
+  );
+  inside("systemctl", "daemon-reload");
+  Bun.spawnSync(["podman", "exec", NAME, "systemctl", "start", "app"], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  await Bun.sleep(7_000); // longer than RestartSec=5: a restart would have happened by now
+  result.usageError = show("app", "ActiveState,Result,NRestarts,ExecMainStatus");
+  inside("rm", "/run/systemd/system/app.service.d/usage.conf");
+  inside("systemctl", "daemon-reload");
+  Bun.spawnSync(["podman", "exec", NAME, "systemctl", "reset-failed", "app"]);
+  log(`usage error: ${JSON.stringify(result.usageError)}`);
+
+  // 6. crash loops: README's settings, then systemd's defaults
   for (const unit of ["crash", "crash-defaults"]) {
     started = performance.now();
     Bun.spawnSync(["podman", "exec", NAME, "systemctl", "start", unit], {
