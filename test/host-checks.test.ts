@@ -69,6 +69,17 @@ describe.skipIf(!canUnshareNet)("tcp_migrate_req in a private network namespace 
     expect(sup.output().match(/host: /g)).toHaveLength(1);
   });
 
+  test("somaxconn (also per namespace) below Bun's backlog of 512: warned, with the fix", async () => {
+    const checked = await underShell(
+      "ip link set lo up && sysctl -qw net.core.somaxconn=128",
+      ["check", fixture("pid-app.ts")],
+      ["unshare", "-n"],
+    );
+    expect(checked.stdout).toMatch(
+      /^warn net\.core\.somaxconn=128: each worker's accept queue is cut from 512 to 128.*; fix: sysctl -w net\.core\.somaxconn=4096$/m,
+    );
+  });
+
   test("1: check says ok, and run prints no host line", async () => {
     const checked = await underShell(inNetns(1), ["check", fixture("pid-app.ts")], ["unshare", "-n"]);
     expect(checked.stdout).toMatch(/^ok {3}net\.ipv4\.tcp_migrate_req=1: /m);
