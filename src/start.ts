@@ -104,6 +104,10 @@ export async function startRun(
     }
     if (interrupted()) return await endEarly();
 
+    // Under systemd (Type=notify); before `env` is taken, since it removes NOTIFY_SOCKET from it.
+    const notifier = process.env.NOTIFY_SOCKET
+      ? (await import("./notify.ts")).systemdNotifier(logger)
+      : undefined;
     const env: Record<string, string | undefined> = { ...process.env, ...options.env };
     if (options.preStart) {
       const { runPreStart } = await import("./pre-start.ts");
@@ -134,6 +138,7 @@ export async function startRun(
       ...(requestMetrics ? { requestMetrics } : {}),
     };
     const hooks: SupervisionHooks = {
+      ...(notifier ? { onTransition: notifier.onTransition } : {}),
       ...(config?.hooks.onReady ? { onReady: config.hooks.onReady } : {}),
       ...(config?.hooks.onWorkerExit ? { onWorkerExit: config.hooks.onWorkerExit } : {}),
     };
@@ -160,6 +165,8 @@ export async function startRun(
       hooks,
       (deliver) => signals.handOver(deliver).done,
     );
+    // While the workers boot: one warning line, only when a host setting is off (`supervisor check`).
+    void import("./host-checks.ts").then((m) => m.warnAboutHost(workers, logger));
     const code = await supervision.done;
     await runCleanup();
     return code;
@@ -201,7 +208,7 @@ async function openControlSocket(
     const live = error instanceof SupervisorError && error.exitCode === ExitCode.BOOT;
     if (options.control !== undefined || live || !(error instanceof SupervisorError)) throw error;
     logger.warn(
-      `no control socket (${error.message}); status/reload/scale/stop commands will not reach this supervisor`,
+      `no control socket (${error.message}); status/reload/scale/stop will not reach this supervisor: pass --control <path> on a writable volume (Kubernetes readOnlyRootFilesystem: an emptyDir at /tmp)`,
     );
     return undefined;
   }

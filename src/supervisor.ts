@@ -43,6 +43,8 @@ const TEST_FAULT_ENV = "SUPERVISOR_TEST_FAULT";
  * re-reading the config file. */
 export interface SupervisionHooks extends Hooks {
   beforeReload?: () => Promise<void>;
+  /** Called synchronously after each event with the state before and after it (systemd notify). */
+  onTransition?: (before: State, after: State) => void;
 }
 
 export interface Supervision {
@@ -91,10 +93,12 @@ export function superviseWorkers(
           faultAt = undefined;
           throw new Error(`injected fault at a '${next.type}' event (${TEST_FAULT_ENV})`);
         }
+        const before = state;
         const decision = decide(state, next, performance.now());
         state = decision.state;
         for (const effect of decision.effects) perform(effect);
         settleWaiters();
+        hooks.onTransition?.(before, state);
       }
     } catch (error) {
       fail(error);

@@ -255,13 +255,13 @@ describe("finding the supervisor", () => {
     const dir = controlDir(env);
     expect(await failure(connectControl({}, env))).toEqual({
       code: 2,
-      message: `no running supervisor found (looked in ${dir})`,
+      message: `no running supervisor found (looked in ${dir}; another user's, e.g. a system service: pass --pidfile <its pidfile>)`,
     });
     mkdirSync(dir, { mode: 0o700 });
     await staleSocket(join(dir, "3000.sock"));
     expect(await failure(connectControl({}, env))).toEqual({
       code: 2,
-      message: `no running supervisor found (looked in ${dir})`,
+      message: `no running supervisor found (looked in ${dir}; another user's, e.g. a system service: pass --pidfile <its pidfile>)`,
     });
   });
 
@@ -428,7 +428,10 @@ describe("commands", () => {
     ],
     [["status", "--port", "http"], "supervisor: -p/--port must be a port number from 1 to 65535, got 'http'"],
     [["stop", "--pid", "3"], "supervisor: unknown option '--pid' (see --help)"],
-    [["status"], "supervisor: no running supervisor found (looked in <dir>)"],
+    [
+      ["status"],
+      "supervisor: no running supervisor found (looked in <dir>; another user's, e.g. a system service: pass --pidfile <its pidfile>)",
+    ],
   ])("usage: %p", async (args, line) => {
     const { code, stdout, stderr } = await cli(args);
     expect(stdout).toBe("");

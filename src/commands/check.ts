@@ -4,6 +4,7 @@
 import { defineCommand } from "citty";
 import { heartbeatInterval } from "../core/timings.ts";
 import type { Event } from "../core/types.ts";
+import { availableCpus } from "../cpus.ts";
 import { bootError } from "../exit-codes.ts";
 import { createWorkerHost } from "../host.ts";
 import { checkRunnable } from "../start.ts";
@@ -25,6 +26,15 @@ export const checkCommand = defineCommand({
     console.log(
       `ok: ${entry} loads and serves (a worker was ready in ${ms} ms)${config ? `; config ${config.file} is valid` : ""}`,
     );
+    // The host's settings are advice, not errors: they do not change the exit code.
+    const { formatFindings, hostFindings } = await import("../host-checks.ts");
+    const workers = options.workers === "auto" ? availableCpus().count : options.workers;
+    const findings = hostFindings(workers);
+    if (findings.length > 0) {
+      console.log(
+        `host settings for ${workers} worker${workers === 1 ? "" : "s"}:\n${formatFindings(findings)}`,
+      );
+    }
     return 0;
   },
 });

@@ -15,11 +15,18 @@ export const targetArgs = {
     valueHint: "path",
     description: "The control socket's path (as given to run --control)",
   },
+  pidfile: {
+    type: "string",
+    valueHint: "file",
+    description:
+      "The supervisor whose pid is in this file (as given to run --pidfile), e.g. a system service's",
+  },
 } as const;
 
 export interface RawTargetArgs {
   port?: string;
   control?: string;
+  pidfile?: string;
 }
 
 /** Check the flags (citty has no number type) and connect. */
@@ -39,6 +46,10 @@ export function toTarget(args: RawTargetArgs): Target {
   if (args.control !== undefined) {
     if (args.control === "") throw usageError("--control needs a socket path");
     target.control = args.control;
+  }
+  if (args.pidfile !== undefined) {
+    if (args.pidfile === "") throw usageError("--pidfile needs a file");
+    target.pidfile = args.pidfile;
   }
   return target;
 }

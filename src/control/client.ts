@@ -17,6 +17,8 @@ export const DISCOVERY_TIMEOUT_MS = 2_000;
 export interface Target {
   port?: number;
   control?: string;
+  /** Found through the pid in this file (another user's supervisor, e.g. a system service). */
+  pidfile?: string;
 }
 
 export interface ControlClient {
@@ -36,10 +38,13 @@ type Env = Record<string, string | undefined>;
 
 /** A client for the supervisor named by `target`, or the only one running when it names none. */
 export async function connectControl(target: Target, env: Env = process.env): Promise<ControlClient> {
-  if (target.port !== undefined && target.control !== undefined) {
-    throw usageError("pass either --port or --control, not both");
-  }
+  const given = [target.port, target.control, target.pidfile].filter((t) => t !== undefined).length;
+  if (given > 1) throw usageError("pass one of --port, --control and --pidfile, not several");
   if (target.control !== undefined) return controlClient(resolve(target.control));
+  if (target.pidfile !== undefined) {
+    const { controlSocketFromPidfile } = await import("./by-pid.ts");
+    return controlClient(controlSocketFromPidfile(resolve(target.pidfile)));
+  }
   if (target.port !== undefined) {
     const path = defaultControlPath(target.port, env);
     assertPrivateDir(controlDir(env));
@@ -49,7 +54,11 @@ export async function connectControl(target: Target, env: Env = process.env): Pr
   const found = await listSupervisors(dir);
   const only = found[0];
   if (found.length === 1 && only) return controlClient(only.path);
-  if (found.length === 0) throw usageError(`no running supervisor found (looked in ${dir})`);
+  if (found.length === 0) {
+    throw usageError(
+      `no running supervisor found (looked in ${dir}; another user's, e.g. a system service: pass --pidfile <its pidfile>)`,
+    );
+  }
   const list = found.map((f) => `port ${portOf(f)} (pid ${f.snapshot.pid}, ${f.path})`).join("; ");
   throw usageError(
     `${found.length} supervisors are running: ${list}; pass --port <port> or --control <path> to pick one`,
