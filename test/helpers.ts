@@ -182,10 +182,16 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
   const hasPort = args.some((a) => a === "-p" || a === "--port" || a.startsWith("--port="));
   if (args[0] === "run" && !hasPort && !options.noPortFlag) argv.push("-p", String(port));
   const given = options.env?.XDG_RUNTIME_DIR;
-  const runtimeDir = given ?? mkdtempSync(join(tmpdir(), "sv-runtime-"));
+  // `{ XDG_RUNTIME_DIR: undefined }` asks for none at all (a system service has none).
+  const unset = options.env !== undefined && "XDG_RUNTIME_DIR" in options.env && given === undefined;
+  const runtimeDir = given ?? (unset ? "" : mkdtempSync(join(tmpdir(), "sv-runtime-")));
   const proc = Bun.spawn(argv, {
     cwd: options.cwd ?? ROOT,
-    env: withoutUndefined({ ...process.env, ...options.env, XDG_RUNTIME_DIR: runtimeDir }),
+    env: withoutUndefined({
+      ...process.env,
+      ...options.env,
+      XDG_RUNTIME_DIR: unset ? undefined : runtimeDir,
+    }),
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -226,7 +232,7 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
         }
       }
       await exited;
-      if (given === undefined) rmSync(runtimeDir, { recursive: true, force: true });
+      if (given === undefined && !unset) rmSync(runtimeDir, { recursive: true, force: true });
     },
   };
 }

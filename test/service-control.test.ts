@@ -50,6 +50,7 @@ describe.skipIf(!canUnshareMount)("a supervisor run as a service user (root)", (
       expect(plain.stderr).toContain("pass --pidfile <its pidfile>");
 
       const status = await runToExit(["status", "--pidfile", pidfile, "--json"], own);
+      expect(status.stderr).toBe("");
       expect(status.code).toBe(0);
       expect(JSON.parse(status.stdout)).toMatchObject({ pid: sup.pid, phase: "running", workersReady: 1 });
       const reload = await runToExit(["reload", "--pidfile", pidfile], own);
