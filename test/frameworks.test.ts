@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { FRAMEWORK_APPS } from "./fixtures/frameworks/apps.ts";
 import {
   distinctPids,
   ensureBinary,
@@ -25,15 +26,7 @@ beforeAll(() => {
   ensureBinary();
 }, 120_000);
 
-const FRAMEWORKS: { name: string; app: string; env: Record<string, string> }[] = [
-  { name: "Express 5", app: "frameworks/express.js", env: {} },
-  { name: "Express 4", app: "frameworks/express.js", env: { EXPRESS: "express4" } },
-  { name: "Fastify 5", app: "frameworks/fastify.js", env: {} },
-  { name: "Koa 3", app: "frameworks/koa.js", env: {} },
-  { name: "node:http", app: "frameworks/node-http.js", env: {} },
-  // Decorators need the app's tsconfig (experimentalDecorators): it runs from its own directory, as users do.
-  { name: "NestJS 12 (Express platform)", app: "nest/main.ts", env: {} },
-];
+const FRAMEWORKS = FRAMEWORK_APPS;
 
 describe.each(FRAMEWORKS)("$name under dist/supervisor -w 2", ({ app, env }) => {
   test("balanced over 2 pids, every request in the access log and counted by --max-requests", async () => {
@@ -137,5 +130,20 @@ describe.each(FRAMEWORKS)("$name: three reloads under load", ({ app, env }) => {
     for (const pid of run.after) expect(run.before.includes(pid)).toBe(false);
     expect(run.output).toMatch(/reload finished: 2 workers replaced in [\d.]+ m?s/);
     expect(run.output).not.toMatch(/killing it|TypeError/);
+  });
+});
+
+describe.each(FRAMEWORKS)("$name: --max-requests under load", ({ app, env }) => {
+  test("workers recycled every 100 requests or so, 0 failed requests", async () => {
+    const run = await runScenario<{
+      ok: number;
+      failed: number;
+      errors: string[];
+      before: number[];
+      pids: number[];
+    }>(fixture("drain-under-load.ts"), ["max-requests", fixture(app), "--binary"], env);
+    expect(run.errors).toEqual([]);
+    expect(run.failed).toBe(0);
+    expect(run.pids.filter((pid) => !run.before.includes(pid)).length).toBeGreaterThanOrEqual(2);
   });
 });

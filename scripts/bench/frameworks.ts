@@ -7,6 +7,7 @@
 // Usage: bun scripts/bench/frameworks.ts [seconds per load, default 5]   (needs wrk; builds dist/supervisor)
 // wrk shares the machine's cores with the servers: compare ratios within one run.
 import { dirname, join } from "node:path";
+import { FRAMEWORK_APPS } from "../../test/fixtures/frameworks/apps.ts";
 import { parseWrk, ROOT, startSupervisor, waitFor } from "../lib/proc.ts";
 
 const seconds = Number(process.argv[2] ?? 5);
@@ -14,14 +15,15 @@ const seconds = Number(process.argv[2] ?? 5);
 process.env.NODE_ENV = "production";
 const N = 2;
 const fixtures = join(ROOT, "test/fixtures");
-const APPS: { name: string; app: string; env: Record<string, string> }[] = [
-  { name: "Bun.serve (export default)", app: "lifespan/bun-app.ts", env: {} },
-  { name: "Express 5", app: "frameworks/express.js", env: {} },
-  { name: "Express 4", app: "frameworks/express.js", env: { EXPRESS: "express4" } },
-  { name: "Fastify 5", app: "frameworks/fastify.js", env: {} },
-  { name: "Koa 3", app: "frameworks/koa.js", env: {} },
-  { name: "node:http", app: "frameworks/node-http.js", env: {} },
-  { name: "NestJS 12", app: "nest/main.ts", env: {} },
+const APPS: { name: string; app: string; env: Record<string, string>; shared?: boolean }[] = [
+  { name: "Bun.serve (export default), ceiling on N ports", app: "lifespan/bun-app.ts", env: {} },
+  {
+    name: "Bun.serve (export default), ceiling with reusePort on 1 port",
+    app: "lifespan/bun-app.ts",
+    env: {},
+    shared: true,
+  },
+  ...FRAMEWORK_APPS,
 ];
 if (!Bun.which("wrk")) {
   console.log("wrk is not installed (apt-get install -y wrk): nothing measured");
@@ -50,17 +52,22 @@ async function answers(p: number) {
   }
 }
 
-async function ceiling(app: (typeof APPS)[number]) {
+/** N plain processes of the app. `shared`: an exported Bun app served with reusePort on ONE port, as
+ * the supervisor does (the same connection-hash balance); else each on its own port (node:http
+ * ignores reusePort outside node:cluster). */
+async function ceiling(app: (typeof APPS)[number], shared = false) {
   const file = join(fixtures, app.app);
-  const ports = Array.from({ length: N }, port);
+  const one = port();
+  const ports = shared ? Array.from({ length: N }, () => one) : Array.from({ length: N }, port);
+  const serveShared = `const m=await import(${JSON.stringify(file)});Bun.serve({...m.default,port:${one},reusePort:true,development:false})`;
   const procs = ports.map((p) =>
-    Bun.spawn([process.execPath, file], {
+    Bun.spawn(shared ? [process.execPath, "-e", serveShared] : [process.execPath, file], {
       cwd: dirname(file),
       env: { ...process.env, ...app.env, PORT: String(p) },
       stdio: ["ignore", "ignore", "inherit"],
     }),
   );
-  for (const p of ports) await waitForAsync(() => answers(p), `plain ${app.name} on ${p}`);
+  for (const p of new Set(ports)) await waitForAsync(() => answers(p), `plain ${app.name} on ${p}`);
   const result = await wrkAll(ports.map((p) => `http://127.0.0.1:${p}/`));
   for (const proc of procs) proc.kill("SIGKILL");
   await Promise.all(procs.map((proc) => proc.exited));
@@ -132,10 +139,11 @@ console.log(
 );
 console.log("| --- | --- | --- | --- | --- | --- |");
 for (const app of APPS) {
-  const a1 = await ceiling(app);
+  const shared = app.shared === true;
+  const a1 = await ceiling(app, shared);
   const b1 = await supervised(app);
   const b2 = await supervised(app);
-  const a2 = await ceiling(app);
+  const a2 = await ceiling(app, shared);
   const ratio = median([b1.rps / a1.rps, b2.rps / a2.rps]);
   const reload = await reloads(app);
   const term = await termToExit(app);
