@@ -4,7 +4,7 @@
 // recycled, replaced by a reload) has its last counts folded into the totals, so counters never go
 // backwards and include every request a worker completed, even one it served just before SIGKILL.
 
-import { chmodSync, chownSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HttpStats, HttpTotals } from "./control/types.ts";
@@ -95,6 +95,7 @@ function statsOf(slots: Float64Array): HttpStats {
 function makeDir(): string {
   for (const base of ["/dev/shm", tmpdir()]) {
     try {
+      removeStale(base);
       const dir = mkdtempSync(join(base, `supervisor-${process.pid}-`));
       chmodSync(dir, 0o711);
       return dir;
@@ -103,4 +104,27 @@ function makeDir(): string {
     }
   }
   throw new Error("no writable directory for request metrics (/dev/shm or the temp directory)");
+}
+
+/** Directories of supervisors that died without cleaning up (SIGKILL): memory in /dev/shm until
+ * removed. Only a dead pid's, and only what this user may remove. */
+function removeStale(base: string): void {
+  for (const name of readdirSync(base)) {
+    const pid = Number(/^supervisor-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isRunning(pid)) continue;
+    try {
+      rmSync(join(base, name), { recursive: true, force: true });
+    } catch {
+      // another user's: theirs to remove
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

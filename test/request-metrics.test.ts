@@ -87,10 +87,13 @@ describe.each(APPS)("$name with --admin", ({ app }) => {
     for (const pid of killed) process.kill(pid, "SIGKILL");
     await waitFor(() => killed.every((pid) => !isAlive(pid)), "both workers to die");
     expect((await scrape(admin)).requests("GET", "200")).toBe(20);
-    await waitFor(
-      async () => /^supervisor_workers_ready 2$/m.test((await scrape(admin)).text),
-      "2 new workers ready",
-    );
+    // Ready, and not the killed ones (the supervisor may not have seen their exits yet).
+    await waitFor(async () => {
+      const { text } = await scrape(admin);
+      return (
+        /^supervisor_workers_ready 2$/m.test(text) && killed.every((pid) => !text.includes(`pid="${pid}"`))
+      );
+    }, "2 new workers ready");
     // 40 more requests recycle workers (every 15 or so), rolling; every one is still counted.
     await send(sup.port, "/", 40);
     await sup.waitForOutput(/will be replaced \(max-requests/);
@@ -116,4 +119,22 @@ test("the metrics files live under /dev/shm while the supervisor runs and are re
   expect(await sup.exited).toBe(0);
   expect(mine()).toEqual([]);
   expect(existsSync(dir)).toBe(false);
+});
+
+test("a SIGKILLed supervisor's metrics directory is removed by the next one that starts", async () => {
+  const first = start(fixture("lifespan/bun-app.ts"));
+  await first.sup.waitForOutput(READY);
+  const { readdirSync } = await import("node:fs");
+  const of = (pid: number) => readdirSync("/dev/shm").filter((name) => name.startsWith(`supervisor-${pid}-`));
+  expect(of(first.sup.pid)).toHaveLength(1);
+  const workers = first.sup.workers();
+  process.kill(first.sup.pid, "SIGKILL");
+  await first.sup.exited;
+  await waitFor(() => workers.every((pid) => !isAlive(pid)), "its workers to follow it");
+  expect(of(first.sup.pid)).toHaveLength(1); // left behind
+  await using _ = first.sup;
+  const second = start(fixture("lifespan/bun-app.ts"));
+  await using __ = second.sup;
+  await second.sup.waitForOutput(READY);
+  expect(of(first.sup.pid)).toEqual([]);
 });
