@@ -16,6 +16,8 @@ const subCommands: Record<string, () => Promise<CommandDef<ArgsDef>>> = {
   reload: () => import("./commands/reload.ts").then((m) => m.reloadCommand as CommandDef<ArgsDef>),
   scale: () => import("./commands/scale.ts").then((m) => m.scaleCommand as CommandDef<ArgsDef>),
   stop: () => import("./commands/stop.ts").then((m) => m.stopCommand as CommandDef<ArgsDef>),
+  upgrade: () => import("./commands/upgrade.ts").then((m) => m.upgradeCommand as CommandDef<ArgsDef>),
+  signal: () => import("./commands/signal.ts").then((m) => m.signalCommand as CommandDef<ArgsDef>),
 };
 
 const main = defineCommand({

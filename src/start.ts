@@ -8,9 +8,10 @@ import { parseAdminSpec } from "./admin.ts";
 import { isTrackedChild } from "./children.ts";
 import type { LoadedConfig } from "./config.ts";
 import { defaultControlPath } from "./control/paths.ts";
-import { type ControlServer, startControlServer } from "./control/server.ts";
+import { type ControlServer, DRAIN_TIMEOUT_MS, startControlServer } from "./control/server.ts";
 import type { ControlActions, Snapshot } from "./control/types.ts";
 import { noRestarts } from "./core/lifecycle.ts";
+import { KILL_MARGIN_MS } from "./core/timings.ts";
 import { availableCpus } from "./cpus.ts";
 import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 import type { HostOptions } from "./host.ts";
@@ -18,12 +19,24 @@ import { createLogger, type Logger } from "./log.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
 import { removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
-import { claimPort } from "./port-claim.ts";
+import { claimFrom, claimPort } from "./port-claim.ts";
 import type { Reaper } from "./reaper.ts";
 import type { RequestMetrics } from "./request-metrics.ts";
 import { startupSignals } from "./signals.ts";
 import { type Supervision, type SupervisionHooks, superviseWorkers } from "./supervisor.ts";
+import {
+  announceReady,
+  captureLaunch,
+  predecessorPid,
+  sendMainPid,
+  successorHost,
+  waitForExit,
+} from "./upgrade.ts";
 import { resolveIdentity } from "./users.ts";
+
+/** How long a successor waits for the old supervisor's port claim after the hand-over was agreed
+ * (the old one releases it before it answers: normally at once). */
+const CLAIM_HANDOVER_MS = 5_000;
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
 export type Reresolve = () => Promise<{ options: RunOptions; sources: Sources }>;
@@ -34,6 +47,11 @@ export async function startRun(
   config?: LoadedConfig,
   reresolve?: Reresolve,
 ): Promise<number> {
+  // How to start our successor (an upgrade), captured before --chdir or anything else changes it;
+  // and whether we are one.
+  const launch = captureLaunch();
+  const predecessor = predecessorPid();
+  let exitCode: number | undefined;
   // From here on resources are held: a stop signal is a request that the steps below honour.
   const signals = startupSignals();
   signals.hold();
@@ -69,12 +87,17 @@ export async function startRun(
 
   try {
     // Atomic ownership first: of two supervisors started at once on this address exactly one passes.
-    const claim = await claimPort(options.host, options.port);
-    cleanup.push(() => claim.release());
-    assertPortFree(options.host, options.port);
-    if (options.pidfile) {
-      writePidfile(resolve(options.pidfile));
-      cleanup.push(() => removePidfile(resolve(options.pidfile as string)));
+    // The successor of an upgrade is let past the old supervisor's claim and its workers' port, and
+    // takes the claim, pidfile, admin port and control socket when it takes over (src/upgrade.ts).
+    let claim = predecessor === undefined ? await claimPort(options.host, options.port) : undefined;
+    const handover =
+      predecessor === undefined ? undefined : await claimFrom(options.host, options.port, predecessor);
+    cleanup.push(() => claim?.release());
+    if (predecessor === undefined) assertPortFree(options.host, options.port);
+    const pidfile = options.pidfile ? resolve(options.pidfile) : undefined;
+    if (pidfile) {
+      if (predecessor === undefined) writePidfile(pidfile);
+      cleanup.push(() => removePidfile(pidfile)); // only while it holds our pid
     }
     let reaper: Reaper | undefined;
     // Optional parts are imported only when asked for: start-up time is part of every launch.
@@ -90,12 +113,12 @@ export async function startRun(
     const requestMetrics = admin ? (await import("./request-metrics.ts")).createRequestMetrics() : undefined;
     if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
     const late = lateActions(() => supervision, requestMetrics);
-    const control = await openControlSocket(options, late, logger);
-    if (control) cleanup.push(() => control.stop());
-    const adminServer = admin
-      ? (await import("./admin.ts")).startAdminServer(options.admin as string, late)
-      : undefined;
-    if (adminServer) cleanup.push(() => adminServer.stop());
+    let control = predecessor === undefined ? await openControlSocket(options, late, logger) : undefined;
+    cleanup.push(() => control?.stop());
+    const startAdmin = async () =>
+      admin ? (await import("./admin.ts")).startAdminServer(options.admin as string, late) : undefined;
+    let adminServer = predecessor === undefined ? await startAdmin() : undefined;
+    cleanup.push(() => adminServer?.stop());
     // Watching starts before any worker: a directory that cannot be watched ends the start here.
     if (options.watch.length > 0) {
       const { watchForChanges } = await import("./watch.ts");
@@ -121,11 +144,13 @@ export async function startRun(
       );
     }
     logger.info(
-      `starting ${workers} worker${workers === 1 ? "" : "s"} (${how}) of ${entry} on ${address} (supervisor pid ${process.pid}${reaper ? ", reaping orphans" : ""}${identity ? `, workers as ${identity.label}` : ""})`,
+      `starting ${workers} worker${workers === 1 ? "" : "s"} (${how}) of ${entry} on ${address} (supervisor pid ${process.pid}${predecessor ? `, upgrading pid ${predecessor}` : ""}${reaper ? ", reaping orphans" : ""}${identity ? `, workers as ${identity.label}` : ""})`,
     );
-    logger.info(
-      `control socket: ${control?.path ?? "none"}${adminServer ? `; admin: ${adminServer.url}` : ""}`,
-    );
+    if (predecessor === undefined) {
+      logger.info(
+        `control socket: ${control?.path ?? "none"}${adminServer ? `; admin: ${adminServer.url}` : ""}`,
+      );
+    }
     const hostOptions: HostOptions = {
       worker: workerSettings(options, sources, entry),
       env,
@@ -136,7 +161,61 @@ export async function startRun(
     const hooks: SupervisionHooks = {
       ...(config?.hooks.onReady ? { onReady: config.hooks.onReady } : {}),
       ...(config?.hooks.onWorkerExit ? { onWorkerExit: config.hooks.onWorkerExit } : {}),
+      // Our own upgrade: what only one supervisor may hold is released for the successor.
+      successor: successorHost(
+        launch,
+        options.gracefulTimeoutMs + KILL_MARGIN_MS,
+        async (pid) => {
+          const held = adminServer;
+          adminServer = undefined;
+          await held?.stop();
+          claim?.release();
+          sendMainPid(launch.env, pid);
+        },
+        logger,
+      ),
     };
+    if (predecessor !== undefined && handover) {
+      // We are the successor: once every worker is ready, take over from the old supervisor.
+      const stopping = () => supervision?.actions.isShuttingDown() !== false;
+      const warn = (what: string, error: unknown) =>
+        logger.warn(`upgrade: ${what}: ${error instanceof Error ? error.message : String(error)}`);
+      hooks.whenRunning = () =>
+        void (async () => {
+          const controlPath = resolve(options.control ?? defaultControlPath(options.port));
+          const answer = await announceReady(controlPath);
+          if (!answer.ok) {
+            logger.error(
+              `upgrade: the old supervisor (pid ${predecessor}) did not hand over: ${answer.message}; stopping`,
+            );
+            exitCode = ExitCode.RUNTIME;
+            return void supervision?.actions.stop();
+          }
+          claim = await handover.take(CLAIM_HANDOVER_MS).catch((error) => void warn("port claim", error));
+          if (pidfile && !stopping()) {
+            try {
+              writePidfile(pidfile, predecessor);
+            } catch (error) {
+              warn("pidfile", error);
+            }
+          }
+          if (!stopping()) adminServer = await startAdmin().catch((error) => void warn("--admin", error));
+          sendMainPid(launch.env, process.pid);
+          logger.info(
+            `upgrade: took over from pid ${predecessor}${adminServer ? `; admin: ${adminServer.url}` : ""}; the control socket follows once it exits`,
+          );
+          // The old supervisor answers `supervisor upgrade` on its control socket until it is gone.
+          await waitForExit(
+            predecessor,
+            options.gracefulTimeoutMs + KILL_MARGIN_MS + DRAIN_TIMEOUT_MS + 5_000,
+          );
+          if (stopping()) return;
+          control = await openControlSocket(options, late, logger).catch(
+            (error) => void warn("control socket", error),
+          );
+          logger.info(`upgrade: pid ${predecessor} is gone; control socket: ${control?.path ?? "none"}`);
+        })().catch(onEscaped);
+    }
     if (config && reresolve) {
       hooks.beforeReload = async () => {
         const next = await reresolve();
@@ -154,6 +233,7 @@ export async function startRun(
         maxRestarts: options.maxRestarts,
         shutdownDelayMs: options.shutdownDelayMs,
         address,
+        pid1: process.pid === 1,
       },
       hostOptions,
       logger,
@@ -162,7 +242,7 @@ export async function startRun(
     );
     const code = await supervision.done;
     await runCleanup();
-    return code;
+    return exitCode ?? code;
   } catch (error) {
     await runCleanup();
     throw error;
@@ -323,6 +403,10 @@ function lateActions(
     reload: () => current()?.actions.reload() ?? Promise.resolve(notYet),
     scale: (n, relative) => current()?.actions.scale(n, relative) ?? Promise.resolve(notYet),
     stop: () => current()?.actions.stop() ?? Promise.resolve(notYet),
+    upgrade: () => current()?.actions.upgrade() ?? Promise.resolve(notYet),
+    signal: (name) => current()?.actions.signal(name) ?? Promise.resolve(notYet),
+    successorReady: (pid, version) =>
+      current()?.actions.successorReady(pid, version) ?? Promise.resolve(notYet),
   };
 }
 
