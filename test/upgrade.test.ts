@@ -16,6 +16,7 @@ import {
   childPids,
   ensureBinary,
   fixture,
+  freePort,
   get,
   isAlive,
   pidOf,
@@ -202,3 +203,93 @@ test("supervisor signal USR1 reaches every worker", async () => {
   for (const pid of sup.workers()) await sup.waitForOutput(new RegExp(`signal SIGUSR1 pid ${pid}`));
   expect((await control(["signal", "TERM"], i.control)).code).toBe(2);
 });
+
+const canBePid1 =
+  process.getuid?.() === 0 &&
+  Bun.spawnSync(["unshare", "--pid", "--fork", "--mount-proc", "true"]).exitCode === 0;
+
+test.if(canBePid1)(
+  "as PID 1 (a container) USR2 and `supervisor upgrade` are refused with one line",
+  async () => {
+    const i = installed();
+    const port = freePort();
+    await using sup = startSupervisor(
+      [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        i.bin,
+        "run",
+        i.entry,
+        "-w",
+        "1",
+        "--control",
+        i.control,
+        "-p",
+        String(port),
+      ],
+      { raw: true, port },
+    );
+    await sup.waitForOutput(READY);
+    // unshare is our child; the supervisor (pid 1 inside) is unshare's child.
+    const supervisor = await waitFor(() => childPids(sup.pid)[0], "the supervisor process");
+    const answer = await control(["upgrade"], i.control);
+    expect(answer.code).toBe(1);
+    expect(answer.stderr).toBe(
+      "supervisor: upgrade refused: as PID 1 (a container) the supervisor cannot be replaced by a new process; upgrade the container image instead\n",
+    );
+    process.kill(supervisor, "SIGUSR2");
+    await waitFor(() => sup.output().match(/upgrade refused: as PID 1/g)?.length === 2, "the USR2 refusal");
+    expect(childPids(supervisor)).toHaveLength(1);
+    expect((await get(sup.port)).status).toBe(200);
+  },
+);
+
+const python = Bun.which("python3");
+
+test.if(python !== null)(
+  "under systemd (NOTIFY_SOCKET) the main pid moves to the new supervisor",
+  async () => {
+    const i = installed();
+    const socket = join(i.dir, "notify.sock");
+    // systemd's side: one datagram per message, printed as JSON strings, one a line.
+    const receiver = Bun.spawn(
+      [
+        python as string,
+        "-c",
+        "import json,socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('bound',flush=True)\nwhile True: print(json.dumps(s.recv(4096).decode()),flush=True)",
+        socket,
+      ],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    try {
+      const lines: string[] = [];
+      void (async () => {
+        const decoder = new TextDecoder();
+        for await (const chunk of receiver.stdout)
+          lines.push(...decoder.decode(chunk).split("\n").filter(Boolean));
+      })();
+      await waitFor(() => lines.includes("bound"), "the notify socket");
+      await using sup = startSupervisor(["run", i.entry, "-w", "1", "--control", i.control], {
+        binary: i.bin,
+        env: { NOTIFY_SOCKET: socket },
+      });
+      await sup.waitForOutput(READY);
+      expect((await control(["upgrade"], i.control)).code).toBe(0);
+      const status = await waitFor(async () => {
+        const s = await control(["status", "--json"], i.control);
+        return s.code === 0 && JSON.parse(s.stdout).pid !== sup.pid ? JSON.parse(s.stdout) : undefined;
+      }, "the new supervisor");
+      const messages = () => lines.filter((l) => l !== "bound").map((l) => JSON.parse(l) as string);
+      // The old one (still the main pid) names the new one; the new one then says it is ready.
+      await waitFor(() => messages().length >= 2, "two notify messages");
+      expect(messages().filter((m) => m.includes("MAINPID="))).toEqual([
+        `MAINPID=${status.pid}`,
+        `MAINPID=${status.pid}\nREADY=1`,
+      ]);
+    } finally {
+      receiver.kill();
+    }
+  },
+);
