@@ -17,7 +17,7 @@ import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
-import { removePidfile, writePidfile } from "./pidfile.ts";
+import { processExists, removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
 import { claimFrom, claimPort } from "./port-claim.ts";
 import type { Reaper } from "./reaper.ts";
@@ -184,7 +184,8 @@ export async function startRun(
         void (async () => {
           const controlPath = resolve(options.control ?? defaultControlPath(options.port));
           const answer = await announceReady(controlPath);
-          if (!answer.ok) {
+          // An old supervisor that vanished meanwhile (SIGKILL) took its workers with it: we serve on.
+          if (!answer.ok && processExists(predecessor)) {
             logger.error(
               `upgrade: the old supervisor (pid ${predecessor}) did not hand over: ${answer.message}; stopping`,
             );
