@@ -30,6 +30,7 @@ import {
   predecessorPid,
   sendMainPid,
   successorHost,
+  systemdWithoutNotify,
   waitForExit,
 } from "./upgrade.ts";
 import { resolveIdentity } from "./users.ts";
@@ -235,6 +236,7 @@ export async function startRun(
         shutdownDelayMs: options.shutdownDelayMs,
         address,
         pid1: process.pid === 1,
+        systemdWithoutNotify: systemdWithoutNotify(launch.env),
       },
       hostOptions,
       logger,

@@ -17,7 +17,7 @@
 // the successor is the parent of its own workers. When the old one exits it is reparented to init
 // (or a subreaper), as Gunicorn's re-exec'd master is.
 
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
 import { controlClient } from "./control/client.ts";
 import { describeExit } from "./core/format.ts";
@@ -56,6 +56,19 @@ export function predecessorPid(env: Record<string, string | undefined> = process
   delete env[SUCCESSOR_ENV];
   const pid = Number(raw);
   return raw !== undefined && Number.isSafeInteger(pid) && pid > 1 && pid === process.ppid ? pid : undefined;
+}
+
+/**
+ * Started by systemd as a service (systemd, pid 1, is our parent and set INVOCATION_ID) that gave us
+ * no NOTIFY_SOCKET: systemd cannot hear `MAINPID=`, so an upgrade would end the service.
+ */
+export function systemdWithoutNotify(env: Record<string, string | undefined>, ppid = process.ppid): boolean {
+  if (!env.INVOCATION_ID || env.NOTIFY_SOCKET || ppid !== 1) return false;
+  try {
+    return readFileSync("/proc/1/comm", "utf8").trim() === "systemd";
+  } catch {
+    return false;
+  }
 }
 
 /** The old supervisor's side: start, stop and hand over to the new one. */

@@ -677,6 +677,12 @@ describe("upgrading the supervisor (USR2, `supervisor upgrade`)", () => {
       /already under way \(new supervisor pid 500\)/,
     ],
     ["as PID 1", { pid1: true }, () => {}, /as PID 1 \(a container\)/],
+    [
+      "under systemd without NOTIFY_SOCKET",
+      { systemdWithoutNotify: true },
+      () => {},
+      /add NotifyAccess=main/,
+    ],
   ])("refused visibly: %s", (_, overrides, before, why) => {
     const d = new Driver(overrides as Partial<Config>).boot();
     d.send({ type: "upgrade" });

@@ -12,6 +12,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { systemdWithoutNotify } from "../src/upgrade.ts";
 import {
   childPids,
   ensureBinary,
@@ -293,3 +294,12 @@ test.if(python !== null)(
     }
   },
 );
+
+test("a systemd service is recognised only with INVOCATION_ID, systemd as parent and no NOTIFY_SOCKET", () => {
+  const service = { INVOCATION_ID: "f00" };
+  expect(systemdWithoutNotify({}, 1)).toBe(false);
+  expect(systemdWithoutNotify(service, 4242)).toBe(false); // a terminal inside a systemd scope
+  expect(systemdWithoutNotify({ ...service, NOTIFY_SOCKET: "/run/systemd/notify" }, 1)).toBe(false);
+  const pid1IsSystemd = readFileSync("/proc/1/comm", "utf8").trim() === "systemd";
+  expect(systemdWithoutNotify(service, 1)).toBe(pid1IsSystemd);
+});

@@ -547,6 +547,9 @@ export function upgradeRefusal(s: State): string | undefined {
   if (s.config.pid1) {
     return "as PID 1 (a container) the supervisor cannot be replaced by a new process; upgrade the container image instead";
   }
+  if (s.config.systemdWithoutNotify) {
+    return "systemd would take the old supervisor's exit for the end of the service and stop the new one; add NotifyAccess=main (or Type=notify) to the unit so that it can follow the new main pid";
+  }
   if (s.upgrade) {
     const who = s.upgrade.pid === undefined ? "" : ` (new supervisor pid ${s.upgrade.pid})`;
     return `an upgrade is already under way${who}`;

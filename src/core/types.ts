@@ -70,6 +70,9 @@ export interface Config {
   address: string;
   /** Running as PID 1 (a container): an upgrade is refused, no new process can replace PID 1. */
   pid1?: boolean;
+  /** A systemd service that cannot be told its main pid changes (no NOTIFY_SOCKET): an upgrade is
+   * refused, systemd would take the old supervisor's exit for the service's end. */
+  systemdWithoutNotify?: boolean;
 }
 
 /** A supervisor upgrade under way (USR2, `supervisor upgrade`): a new supervisor process started
