@@ -167,11 +167,13 @@ export async function startRun(
         launch,
         options.gracefulTimeoutMs + KILL_MARGIN_MS,
         async (pid) => {
+          // First, in the loop's turn: systemd follows the new pid before it hears anything else
+          // from us (a notifier's STOPPING=1 for our drain would otherwise stop the service).
+          sendMainPid(launch.env, pid);
           const held = adminServer;
           adminServer = undefined;
           await held?.stop();
           claim?.release();
-          sendMainPid(launch.env, pid);
         },
         logger,
       ),
