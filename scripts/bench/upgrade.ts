@@ -10,6 +10,7 @@ import { FIXTURES, runScenario } from "../../test/helpers.ts";
 const rounds = Number(process.argv[2] ?? 5);
 interface Round {
   takeoverMs: number;
+  adminGapMs: number;
   ok: number;
   failed: number;
   errors: string[];
@@ -25,8 +26,9 @@ for (const mode of ["keep-alive", "close"] as const) {
     runs.push(run);
   }
   const times = runs.map((r) => r.takeoverMs);
+  const gaps = runs.map((r) => r.adminGapMs);
   console.log(
-    `${mode.padEnd(10)} takeover ms: ${times.join(", ")} (median ${median(times)}); requests ok ${runs.reduce((n, r) => n + r.ok, 0)}, failed ${runs.reduce((n, r) => n + r.failed, 0)}${isolated ? " (private netns, tcp_migrate_req=1)" : ""}`,
+    `${mode.padEnd(10)} takeover ms: ${times.join(", ")} (median ${median(times)}); admin port unanswered at most ${Math.max(...gaps)} ms; requests ok ${runs.reduce((n, r) => n + r.ok, 0)}, failed ${runs.reduce((n, r) => n + r.failed, 0)}${isolated ? " (private netns, tcp_migrate_req=1)" : ""}`,
   );
   for (const r of runs) if (r.errors.length) console.log(`  errors: ${r.errors.join("; ")}`);
 }
