@@ -4,7 +4,7 @@
 
 import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseAdminSpec } from "./admin.ts";
+import { type AdminServer, parseAdminSpec } from "./admin.ts";
 import { isTrackedChild } from "./children.ts";
 import type { LoadedConfig } from "./config.ts";
 import { defaultControlPath } from "./control/paths.ts";
@@ -19,7 +19,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
 import { processExists, removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
-import { claimFrom, claimPort } from "./port-claim.ts";
+import { claimFrom, claimPort, type PortClaim } from "./port-claim.ts";
 import type { Reaper } from "./reaper.ts";
 import type { RequestMetrics } from "./request-metrics.ts";
 import { startupSignals } from "./signals.ts";
@@ -27,6 +27,7 @@ import { type Supervision, type SupervisionHooks, superviseWorkers } from "./sup
 import {
   announceReady,
   captureLaunch,
+  type Launch,
   predecessorPid,
   sendMainPid,
   successorHost,
@@ -90,10 +91,11 @@ export async function startRun(
     // Atomic ownership first: of two supervisors started at once on this address exactly one passes.
     // The successor of an upgrade is let past the old supervisor's claim and its workers' port, and
     // takes the claim, pidfile, admin port and control socket when it takes over (src/upgrade.ts).
-    let claim = predecessor === undefined ? await claimPort(options.host, options.port) : undefined;
+    const held: Held = {};
+    if (predecessor === undefined) held.claim = await claimPort(options.host, options.port);
     const handover =
       predecessor === undefined ? undefined : await claimFrom(options.host, options.port, predecessor);
-    cleanup.push(() => claim?.release());
+    cleanup.push(() => held.claim?.release());
     if (predecessor === undefined) assertPortFree(options.host, options.port);
     const pidfile = options.pidfile ? resolve(options.pidfile) : undefined;
     if (pidfile) {
@@ -114,12 +116,13 @@ export async function startRun(
     const requestMetrics = admin ? (await import("./request-metrics.ts")).createRequestMetrics() : undefined;
     if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
     const late = lateActions(() => supervision, requestMetrics);
-    let control = predecessor === undefined ? await openControlSocket(options, late, logger) : undefined;
-    cleanup.push(() => control?.stop());
+    const openControl = () => openControlSocket(options, late, logger);
+    if (predecessor === undefined) held.control = await openControl();
+    cleanup.push(() => held.control?.stop());
     const startAdmin = async () =>
       admin ? (await import("./admin.ts")).startAdminServer(options.admin as string, late) : undefined;
-    let adminServer = predecessor === undefined ? await startAdmin() : undefined;
-    cleanup.push(() => adminServer?.stop());
+    if (predecessor === undefined) held.admin = await startAdmin();
+    cleanup.push(() => held.admin?.stop());
     // Watching starts before any worker: a directory that cannot be watched ends the start here.
     if (options.watch.length > 0) {
       const { watchForChanges } = await import("./watch.ts");
@@ -149,7 +152,7 @@ export async function startRun(
     );
     if (predecessor === undefined) {
       logger.info(
-        `control socket: ${control?.path ?? "none"}${adminServer ? `; admin: ${adminServer.url}` : ""}`,
+        `control socket: ${held.control?.path ?? "none"}${held.admin ? `; admin: ${held.admin.url}` : ""}`,
       );
     }
     const hostOptions: HostOptions = {
@@ -166,59 +169,29 @@ export async function startRun(
       successor: successorHost(
         launch,
         options.gracefulTimeoutMs + KILL_MARGIN_MS,
-        async (pid) => {
-          // First, in the loop's turn: systemd follows the new pid before it hears anything else
-          // from us (a notifier's STOPPING=1 for our drain would otherwise stop the service).
-          sendMainPid(launch.env, pid);
-          const held = adminServer;
-          adminServer = undefined;
-          await held?.stop();
-          claim?.release();
-        },
+        (pid) => releaseFor(pid, held, launch),
         logger,
       ),
     };
     if (predecessor !== undefined && handover) {
       // We are the successor: once every worker is ready, take over from the old supervisor.
-      const stopping = () => supervision?.actions.isShuttingDown() !== false;
-      const warn = (what: string, error: unknown) =>
-        logger.warn(`upgrade: ${what}: ${error instanceof Error ? error.message : String(error)}`);
       hooks.whenRunning = () =>
-        void (async () => {
-          const controlPath = resolve(options.control ?? defaultControlPath(options.port));
-          const answer = await announceReady(controlPath);
-          // An old supervisor that vanished meanwhile (SIGKILL) took its workers with it: we serve on.
-          if (!answer.ok && processExists(predecessor)) {
-            logger.error(
-              `upgrade: the old supervisor (pid ${predecessor}) did not hand over: ${answer.message}; stopping`,
-            );
-            exitCode = ExitCode.RUNTIME;
-            return void supervision?.actions.stop();
-          }
-          claim = await handover.take(CLAIM_HANDOVER_MS).catch((error) => void warn("port claim", error));
-          if (pidfile && !stopping()) {
-            try {
-              writePidfile(pidfile, predecessor);
-            } catch (error) {
-              warn("pidfile", error);
-            }
-          }
-          if (!stopping()) adminServer = await startAdmin().catch((error) => void warn("--admin", error));
-          sendMainPid(launch.env, process.pid);
-          logger.info(
-            `upgrade: took over from pid ${predecessor}${adminServer ? `; admin: ${adminServer.url}` : ""}; the control socket follows once it exits`,
-          );
-          // The old supervisor answers `supervisor upgrade` on its control socket until it is gone.
-          await waitForExit(
-            predecessor,
-            options.gracefulTimeoutMs + KILL_MARGIN_MS + DRAIN_TIMEOUT_MS + 5_000,
-          );
-          if (stopping()) return;
-          control = await openControlSocket(options, late, logger).catch(
-            (error) => void warn("control socket", error),
-          );
-          logger.info(`upgrade: pid ${predecessor} is gone; control socket: ${control?.path ?? "none"}`);
-        })().catch(onEscaped);
+        void takeOver({
+          predecessor,
+          handover,
+          held,
+          pidfile,
+          options,
+          launch,
+          logger,
+          startAdmin,
+          openControl,
+          stopping: () => supervision?.actions.isShuttingDown() !== false,
+        }).then((ok) => {
+          if (ok) return;
+          exitCode = ExitCode.RUNTIME;
+          void supervision?.actions.stop();
+        }, onEscaped);
     }
     if (config && reresolve) {
       hooks.beforeReload = async () => {
@@ -269,6 +242,73 @@ export function checkRunnable(options: RunOptions) {
 }
 
 // --- internal ---
+
+/** What only one supervisor per address holds; an upgrade moves it from the old one to the new. */
+interface Held {
+  claim?: PortClaim;
+  control?: ControlServer;
+  admin?: AdminServer;
+}
+
+/** The old supervisor's side of an upgrade's hand-over: the admin port and the port claim go. */
+async function releaseFor(pid: number, held: Held, launch: Launch): Promise<void> {
+  // First, in the loop's turn: systemd follows the new pid before it hears anything else from us
+  // (a notifier's STOPPING=1 for our drain would otherwise stop the service).
+  sendMainPid(launch.env, pid);
+  const admin = held.admin;
+  delete held.admin;
+  await admin?.stop();
+  held.claim?.release();
+}
+
+/**
+ * The new supervisor's side, once all its workers are ready: tell the old one; once it has answered
+ * (its admin port and claim released), take the claim, the pidfile and the admin port, tell systemd
+ * our pid, and the control socket's path once the old one is gone (it answers `supervisor upgrade`
+ * there until then). False when the old one, still there, refused: we stop (exit 1).
+ */
+async function takeOver(t: {
+  predecessor: number;
+  handover: { take(timeoutMs: number): Promise<PortClaim> };
+  held: Held;
+  pidfile: string | undefined;
+  options: RunOptions;
+  launch: Launch;
+  logger: Logger;
+  startAdmin: () => Promise<AdminServer | undefined>;
+  openControl: () => Promise<ControlServer | undefined>;
+  stopping: () => boolean;
+}): Promise<boolean> {
+  const { predecessor, held, options, logger } = t;
+  const warn = (what: string, error: unknown) =>
+    logger.warn(`upgrade: ${what}: ${error instanceof Error ? error.message : String(error)}`);
+  const answer = await announceReady(resolve(options.control ?? defaultControlPath(options.port)));
+  // An old supervisor that vanished meanwhile (SIGKILL) took its workers with it: we serve on.
+  if (!answer.ok && processExists(predecessor)) {
+    logger.error(
+      `upgrade: the old supervisor (pid ${predecessor}) did not hand over: ${answer.message}; stopping`,
+    );
+    return false;
+  }
+  held.claim = await t.handover.take(CLAIM_HANDOVER_MS).catch((error) => void warn("port claim", error));
+  if (t.stopping()) return true;
+  if (t.pidfile) {
+    try {
+      writePidfile(t.pidfile, predecessor);
+    } catch (error) {
+      warn("pidfile", error);
+    }
+  }
+  held.admin = await t.startAdmin().catch((error) => void warn("--admin", error));
+  sendMainPid(t.launch.env, process.pid);
+  const admin = held.admin ? `; admin: ${held.admin.url}` : "";
+  logger.info(`upgrade: took over from pid ${predecessor}${admin}; the control socket follows once it exits`);
+  await waitForExit(predecessor, options.gracefulTimeoutMs + KILL_MARGIN_MS + DRAIN_TIMEOUT_MS + 5_000);
+  if (t.stopping()) return true;
+  held.control = await t.openControl().catch((error) => void warn("control socket", error));
+  logger.info(`upgrade: pid ${predecessor} is gone; control socket: ${held.control?.path ?? "none"}`);
+  return true;
+}
 
 /**
  * The control socket. A default path that cannot be used (a read-only file system, an unsafe temp
