@@ -19,6 +19,7 @@
 
 import { accessSync, constants, readFileSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
+import { trackChild, untrackChild } from "./children.ts";
 import { controlClient } from "./control/client.ts";
 import { describeExit } from "./core/format.ts";
 import type { Logger } from "./log.ts";
@@ -94,8 +95,10 @@ export function successorHost(
         stdio: ["ignore", "inherit", "inherit"],
       });
       proc = child;
+      trackChild(child.pid); // the --init reaper leaves its exit status to Bun
       logger.info(`upgrade: started ${command} as pid ${child.pid}`);
       void child.exited.then(() => {
+        untrackChild(child.pid);
         const signal = child.signalCode === null ? null : String(child.signalCode);
         exited(describeExit(child.exitCode, signal));
       });
