@@ -700,10 +700,15 @@ describe("upgrading the supervisor (USR2, `supervisor upgrade`)", () => {
     expect(d.state.phase).toBe("running");
   });
 
-  test("a stop while the successor starts stops it too", () => {
+  test("a stop while the successor starts stops it too; its exit then is no failure", () => {
     const d = upgrading();
     expect(of(d.send({ type: "signal", signal: "SIGTERM" }), "stop-successor")).toEqual([
       { type: "stop-successor", pid: 500 },
     ]);
+    d.send({ type: "successor-exit", pid: 500, how: "exit code 0" });
+    expect(d.logs("warn").at(-1)).toBe(
+      "upgrade abandoned: the supervisor is stopping, and so did the new one (pid 500, exit code 0)",
+    );
+    expect(d.logs("error")).toEqual([]);
   });
 });

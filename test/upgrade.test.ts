@@ -209,6 +209,26 @@ describe("a failed upgrade leaves the old supervisor serving", () => {
   });
 });
 
+test("a stop during an upgrade stops the new supervisor too: nothing is left behind", async () => {
+  const i = installed();
+  copyFileSync(fixture("slow-boot-app.ts"), i.entry);
+  await using sup = startSupervisor(["run", i.entry, "-w", "1", "--control", i.control], {
+    binary: i.bin,
+    env: { BOOT_MS: "1500" },
+  });
+  await sup.waitForOutput(READY);
+  process.kill(sup.pid, "SIGUSR2");
+  const successor = Number(
+    /upgrade: started .* as pid (\d+)/.exec(await sup.waitForOutput(/upgrade: started .* as pid \d+/))?.[1],
+  );
+  await waitFor(() => childPids(successor).length === 1, "the new supervisor's worker");
+  const itsWorker = childPids(successor)[0] as number;
+  process.kill(sup.pid, "SIGTERM");
+  expect(await sup.proc.exited).toBe(0);
+  await waitFor(() => !isAlive(successor) && !isAlive(itsWorker), "the new supervisor and its worker gone");
+  expect(sup.output()).not.toMatch(/upgrade failed/);
+});
+
 test("supervisor signal USR1 reaches every worker", async () => {
   const i = installed();
   await using sup = startSupervisor(["run", i.entry, "-w", "2", "--control", i.control], { binary: i.bin });

@@ -584,8 +584,12 @@ function successorExited(ctx: Ctx, pid: number | undefined, how: string): void {
     : pid === undefined
       ? `the new supervisor could not be started: ${how}`
       : `the new supervisor (pid ${pid}) exited with ${how} before its workers were ready`;
-  const message = `upgrade failed: ${why}; the old supervisor keeps serving`;
-  log(ctx, "error", message);
+  const stopping = ctx.s.phase === "stopping";
+  // Stopped because we stop (abandonUpgrade): nothing failed, and nothing keeps serving.
+  const message = stopping
+    ? `upgrade abandoned: the supervisor is stopping, and so did the new one (pid ${pid}, ${how})`
+    : `upgrade failed: ${why}; the old supervisor keeps serving`;
+  log(ctx, stopping ? "warn" : "error", message);
   ctx.fx.push({ type: "clear-timer", key: UPGRADE_TIMER });
   ctx.s.lastUpgrade = { seq: u.seq, ok: false, message };
   delete ctx.s.upgrade;
