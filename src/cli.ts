@@ -17,6 +17,8 @@ const subCommands: Record<string, () => Promise<CommandDef<ArgsDef>>> = {
   scale: () => import("./commands/scale.ts").then((m) => m.scaleCommand as CommandDef<ArgsDef>),
   stop: () => import("./commands/stop.ts").then((m) => m.stopCommand as CommandDef<ArgsDef>),
   top: () => import("./commands/top.ts").then((m) => m.topCommand as CommandDef<ArgsDef>),
+  upgrade: () => import("./commands/upgrade.ts").then((m) => m.upgradeCommand as CommandDef<ArgsDef>),
+  signal: () => import("./commands/signal.ts").then((m) => m.signalCommand as CommandDef<ArgsDef>),
 };
 
 const main = defineCommand({

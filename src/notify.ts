@@ -100,6 +100,17 @@ function statusLine(s: State): string {
   return `${what}${ready} of ${s.target} workers ready`;
 }
 
+/** One message to `address`, outside a notifier's life: the upgrade's `MAINPID=` (src/upgrade.ts).
+ * Throws when the socket cannot be opened. */
+export function sendOnce(address: string, message: string): void {
+  const sender = openDatagramSender(address);
+  try {
+    sender.send(message, false);
+  } finally {
+    sender.close();
+  }
+}
+
 interface DatagramSender {
   send(message: string, dontWait: boolean): boolean;
   monotonicUsec(): bigint;

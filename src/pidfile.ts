@@ -14,8 +14,9 @@
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { SupervisorError, usageError } from "./exit-codes.ts";
 
-/** Write our pid to `path`, or throw a SupervisorError (exit code 2) if a live process owns it. */
-export function writePidfile(path: string): void {
+/** Write our pid to `path`, or throw a SupervisorError (exit code 2) if a live process owns it;
+ * `takingOverFrom`: the old supervisor of an upgrade, whose live pid we replace on purpose. */
+export function writePidfile(path: string, takingOverFrom?: number): void {
   const temp = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(temp, `${process.pid}\n`, { mode: 0o644 });
@@ -34,7 +35,7 @@ export function writePidfile(path: string): void {
     if (owner === "not-a-pidfile") {
       throw usageError(`pidfile ${path} exists and does not hold a pid; not replacing it`);
     }
-    if (owner !== null && owner !== process.pid && processExists(owner)) {
+    if (owner !== null && owner !== process.pid && owner !== takingOverFrom && processExists(owner)) {
       throw usageError(`pidfile ${path} belongs to running process ${owner}; is another supervisor running?`);
     }
     // Stale (dead owner), empty, ours already, or a filesystem without hard links: replace atomically.

@@ -8,8 +8,10 @@
 // close-on-exec, so workers never inherit it. The owner answers a connection with its pid, for the
 // loser's message. Elsewhere (macOS has no abstract sockets) only the probe guards the port.
 //
-// Handing the port over on purpose (a supervisor upgrade) is `release()` followed by the new
-// owner's `claimPort`.
+// Handing the port over on purpose (a supervisor upgrade, src/upgrade.ts): the new supervisor is let
+// past the claim only when its owner is the very process that started it as its successor
+// (`claimFrom`), and takes the claim once the old one releases it: two unrelated supervisors never
+// share the port.
 
 import { bootError } from "./exit-codes.ts";
 
@@ -26,33 +28,44 @@ export const OWNER_PID_TIMEOUT_MS = 500;
 /** Claim (host, port) for this process, or throw a boot error (exit 3) naming the owner. */
 export async function claimPort(host: string, port: number): Promise<PortClaim> {
   const name = claimName(host, port);
-  if (process.platform !== "linux") return { name, release() {} };
   try {
-    const listener = Bun.listen({
-      unix: `\0${name}`,
-      socket: {
-        open(socket) {
-          socket.end(`${process.pid}\n`);
-        },
-        data() {},
-      },
-    });
-    let released = false;
-    return {
-      name,
-      release() {
-        if (released) return;
-        released = true;
-        listener.stop(true);
-      },
-    };
+    return bindClaim(name);
   } catch (error) {
     if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
-    const owner = await ownerPid(name);
-    throw bootError(
-      `port ${port} on ${host} belongs to another supervisor${owner ? ` (pid ${owner})` : ""}; stop it first, or pick another port`,
-    );
+    throw await clash(name, host, port);
   }
+}
+
+/**
+ * For the successor of an upgrade: the claim must be held by `owner` (the old supervisor that
+ * started us), else this is the usual clash (exit 3). `take` claims it once the old one released it.
+ */
+export async function claimFrom(
+  host: string,
+  port: number,
+  owner: number,
+): Promise<{ take(timeoutMs: number): Promise<PortClaim> }> {
+  const name = claimName(host, port);
+  try {
+    const claim = bindClaim(name); // nobody held it (the old one is gone, or not Linux): ours already
+    return { take: async () => claim };
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
+    if ((await ownerPid(name)) !== owner) throw await clash(name, host, port);
+  }
+  return {
+    async take(timeoutMs) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        try {
+          return bindClaim(name);
+        } catch (error) {
+          if ((error as { code?: string }).code !== "EADDRINUSE" || performance.now() > deadline) throw error;
+          await Bun.sleep(10);
+        }
+      }
+    },
+  };
 }
 
 /** The claim's name for an address; a host too long for sun_path is hashed. */
@@ -64,6 +77,36 @@ export function claimName(host: string, port: number): string {
 }
 
 // --- internal ---
+
+/** Bind the abstract name (throws EADDRINUSE when someone holds it). */
+function bindClaim(name: string): PortClaim {
+  if (process.platform !== "linux") return { name, release() {} };
+  const listener = Bun.listen({
+    unix: `\0${name}`,
+    socket: {
+      open(socket) {
+        socket.end(`${process.pid}\n`);
+      },
+      data() {},
+    },
+  });
+  let released = false;
+  return {
+    name,
+    release() {
+      if (released) return;
+      released = true;
+      listener.stop(true);
+    },
+  };
+}
+
+async function clash(name: string, host: string, port: number) {
+  const owner = await ownerPid(name);
+  return bootError(
+    `port ${port} on ${host} belongs to another supervisor${owner ? ` (pid ${owner})` : ""}; stop it first, or pick another port`,
+  );
+}
 
 async function ownerPid(name: string): Promise<number | undefined> {
   // The owner binds, then listens: a connection in between is refused, so ask again until the deadline.

@@ -5,8 +5,8 @@
 // - TERM, INT, QUIT stop the start-up: a running --pre-start gets the signal, no worker starts, the
 //   pidfile and control socket are removed, exit 0. While nothing is held yet (the config file is
 //   loading), that is an immediate exit 0.
-// - HUP has nothing to reload and USR1/USR2 no worker to reach: logged and ignored (a queued USR1
-//   delivered to a worker before its handler exists would kill it).
+// - HUP has nothing to reload, USR2 nothing to upgrade and USR1 no worker to reach: logged and ignored
+//   (a queued USR1 delivered to a worker before its handler exists would kill it).
 // - TTIN/TTOU are queued and handed to the loop when it starts.
 // The listeners stay until the process exits: a signal during the final clean-up is ignored (we are
 // stopping already) rather than cutting the clean-up short.
@@ -85,7 +85,12 @@ function install(): StartupSignals {
       say(`${signal} received during start-up: applied when the workers start`);
       return;
     }
-    const why = signal === "SIGHUP" ? "nothing to reload yet" : "no worker to forward it to yet";
+    const why =
+      signal === "SIGHUP"
+        ? "nothing to reload yet"
+        : signal === "SIGUSR2"
+          ? "nothing to upgrade yet"
+          : "no worker to forward it to yet";
     say(`${signal} received during start-up: ${why}; ignored`);
   };
   for (const signal of HANDLED_SIGNALS) process.on(signal, () => onSignal(signal));

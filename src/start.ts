@@ -4,26 +4,41 @@
 
 import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseAdminSpec } from "./admin.ts";
+import { type AdminServer, parseAdminSpec } from "./admin.ts";
 import { isTrackedChild } from "./children.ts";
 import type { LoadedConfig } from "./config.ts";
 import { defaultControlPath } from "./control/paths.ts";
-import { type ControlServer, startControlServer } from "./control/server.ts";
+import { type ControlServer, DRAIN_TIMEOUT_MS, startControlServer } from "./control/server.ts";
 import type { ControlActions, Snapshot } from "./control/types.ts";
 import { noRestarts } from "./core/lifecycle.ts";
+import { KILL_MARGIN_MS } from "./core/timings.ts";
 import { availableCpus } from "./cpus.ts";
 import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
-import { removePidfile, writePidfile } from "./pidfile.ts";
+import { processExists, removePidfile, writePidfile } from "./pidfile.ts";
 import { assertPortFree } from "./port.ts";
-import { claimPort } from "./port-claim.ts";
+import { claimFrom, claimPort, type PortClaim } from "./port-claim.ts";
 import type { Reaper } from "./reaper.ts";
 import type { RequestMetrics } from "./request-metrics.ts";
 import { startupSignals } from "./signals.ts";
 import { type Supervision, type SupervisionHooks, superviseWorkers } from "./supervisor.ts";
+import {
+  announceReady,
+  captureLaunch,
+  type Launch,
+  predecessorPid,
+  sendMainPid,
+  successorHost,
+  systemdWithoutNotify,
+  waitForExit,
+} from "./upgrade.ts";
 import { resolveIdentity } from "./users.ts";
+
+/** How long a successor waits for the old supervisor's port claim after the hand-over was agreed
+ * (the old one releases it before it answers: normally at once). */
+const CLAIM_HANDOVER_MS = 5_000;
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
 export type Reresolve = () => Promise<{ options: RunOptions; sources: Sources }>;
@@ -34,6 +49,11 @@ export async function startRun(
   config?: LoadedConfig,
   reresolve?: Reresolve,
 ): Promise<number> {
+  // How to start our successor (an upgrade), captured before --chdir or anything else changes it;
+  // and whether we are one.
+  const launch = captureLaunch();
+  const predecessor = predecessorPid();
+  let exitCode: number | undefined;
   // From here on resources are held: a stop signal is a request that the steps below honour.
   const signals = startupSignals();
   signals.hold();
@@ -69,12 +89,18 @@ export async function startRun(
 
   try {
     // Atomic ownership first: of two supervisors started at once on this address exactly one passes.
-    const claim = await claimPort(options.host, options.port);
-    cleanup.push(() => claim.release());
-    assertPortFree(options.host, options.port);
-    if (options.pidfile) {
-      writePidfile(resolve(options.pidfile));
-      cleanup.push(() => removePidfile(resolve(options.pidfile as string)));
+    // The successor of an upgrade is let past the old supervisor's claim and its workers' port, and
+    // takes the claim, pidfile, admin port and control socket when it takes over (src/upgrade.ts).
+    const held: Held = {};
+    if (predecessor === undefined) held.claim = await claimPort(options.host, options.port);
+    const handover =
+      predecessor === undefined ? undefined : await claimFrom(options.host, options.port, predecessor);
+    cleanup.push(() => held.claim?.release());
+    if (predecessor === undefined) assertPortFree(options.host, options.port);
+    const pidfile = options.pidfile ? resolve(options.pidfile) : undefined;
+    if (pidfile) {
+      if (predecessor === undefined) writePidfile(pidfile);
+      cleanup.push(() => removePidfile(pidfile)); // only while it holds our pid
     }
     let reaper: Reaper | undefined;
     // Optional parts are imported only when asked for: start-up time is part of every launch.
@@ -90,12 +116,13 @@ export async function startRun(
     const requestMetrics = admin ? (await import("./request-metrics.ts")).createRequestMetrics() : undefined;
     if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
     const late = lateActions(() => supervision, requestMetrics);
-    const control = await openControlSocket(options, late, logger);
-    if (control) cleanup.push(() => control.stop());
-    const adminServer = admin
-      ? (await import("./admin.ts")).startAdminServer(options.admin as string, late)
-      : undefined;
-    if (adminServer) cleanup.push(() => adminServer.stop());
+    const openControl = () => openControlSocket(options, late, logger);
+    if (predecessor === undefined) held.control = await openControl();
+    cleanup.push(() => held.control?.stop());
+    const startAdmin = async () =>
+      admin ? (await import("./admin.ts")).startAdminServer(options.admin as string, late) : undefined;
+    if (predecessor === undefined) held.admin = await startAdmin();
+    cleanup.push(() => held.admin?.stop());
     // Watching starts before any worker: a directory that cannot be watched ends the start here.
     if (options.watch.length > 0) {
       const { watchForChanges } = await import("./watch.ts");
@@ -125,11 +152,13 @@ export async function startRun(
       );
     }
     logger.info(
-      `starting ${workers} worker${workers === 1 ? "" : "s"} (${how}) of ${entry} on ${address} (supervisor pid ${process.pid}${reaper ? ", reaping orphans" : ""}${identity ? `, workers as ${identity.label}` : ""})`,
+      `starting ${workers} worker${workers === 1 ? "" : "s"} (${how}) of ${entry} on ${address} (supervisor pid ${process.pid}${predecessor ? `, upgrading pid ${predecessor}` : ""}${reaper ? ", reaping orphans" : ""}${identity ? `, workers as ${identity.label}` : ""})`,
     );
-    logger.info(
-      `control socket: ${control?.path ?? "none"}${adminServer ? `; admin: ${adminServer.url}` : ""}`,
-    );
+    if (predecessor === undefined) {
+      logger.info(
+        `control socket: ${held.control?.path ?? "none"}${held.admin ? `; admin: ${held.admin.url}` : ""}`,
+      );
+    }
     const hostOptions: HostOptions = {
       worker: workerSettings(options, sources, entry),
       env,
@@ -141,7 +170,34 @@ export async function startRun(
       ...(notifier ? { onTransition: notifier.onTransition } : {}),
       ...(config?.hooks.onReady ? { onReady: config.hooks.onReady } : {}),
       ...(config?.hooks.onWorkerExit ? { onWorkerExit: config.hooks.onWorkerExit } : {}),
+      // Our own upgrade: what only one supervisor may hold is released for the successor.
+      successor: successorHost(
+        launch,
+        options.gracefulTimeoutMs + KILL_MARGIN_MS,
+        (pid) => releaseFor(pid, held, launch),
+        logger,
+      ),
     };
+    if (predecessor !== undefined && handover) {
+      // We are the successor: once every worker is ready, take over from the old supervisor.
+      hooks.whenRunning = () =>
+        void takeOver({
+          predecessor,
+          handover,
+          held,
+          pidfile,
+          options,
+          launch,
+          logger,
+          startAdmin,
+          openControl,
+          stopping: () => supervision?.actions.isShuttingDown() !== false,
+        }).then((ok) => {
+          if (ok) return;
+          exitCode = ExitCode.RUNTIME;
+          void supervision?.actions.stop();
+        }, onEscaped);
+    }
     if (config && reresolve) {
       hooks.beforeReload = async () => {
         const next = await reresolve();
@@ -159,6 +215,8 @@ export async function startRun(
         maxRestarts: options.maxRestarts,
         shutdownDelayMs: options.shutdownDelayMs,
         address,
+        pid1: process.pid === 1,
+        systemdWithoutNotify: systemdWithoutNotify(launch.env),
       },
       hostOptions,
       logger,
@@ -169,7 +227,7 @@ export async function startRun(
     void import("./host-checks.ts").then((m) => m.warnAboutHost(workers, logger));
     const code = await supervision.done;
     await runCleanup();
-    return code;
+    return exitCode ?? code;
   } catch (error) {
     await runCleanup();
     throw error;
@@ -191,6 +249,73 @@ export function checkRunnable(options: RunOptions) {
 }
 
 // --- internal ---
+
+/** What only one supervisor per address holds; an upgrade moves it from the old one to the new. */
+interface Held {
+  claim?: PortClaim;
+  control?: ControlServer;
+  admin?: AdminServer;
+}
+
+/** The old supervisor's side of an upgrade's hand-over: the admin port and the port claim go. */
+async function releaseFor(pid: number, held: Held, launch: Launch): Promise<void> {
+  // First, in the loop's turn: systemd follows the new pid before it hears anything else from us
+  // (a notifier's STOPPING=1 for our drain would otherwise stop the service).
+  sendMainPid(launch.env, pid);
+  const admin = held.admin;
+  delete held.admin;
+  await admin?.stop();
+  held.claim?.release();
+}
+
+/**
+ * The new supervisor's side, once all its workers are ready: tell the old one; once it has answered
+ * (its admin port and claim released), take the claim, the pidfile and the admin port, tell systemd
+ * our pid, and the control socket's path once the old one is gone (it answers `supervisor upgrade`
+ * there until then). False when the old one, still there, refused: we stop (exit 1).
+ */
+async function takeOver(t: {
+  predecessor: number;
+  handover: { take(timeoutMs: number): Promise<PortClaim> };
+  held: Held;
+  pidfile: string | undefined;
+  options: RunOptions;
+  launch: Launch;
+  logger: Logger;
+  startAdmin: () => Promise<AdminServer | undefined>;
+  openControl: () => Promise<ControlServer | undefined>;
+  stopping: () => boolean;
+}): Promise<boolean> {
+  const { predecessor, held, options, logger } = t;
+  const warn = (what: string, error: unknown) =>
+    logger.warn(`upgrade: ${what}: ${error instanceof Error ? error.message : String(error)}`);
+  const answer = await announceReady(resolve(options.control ?? defaultControlPath(options.port)));
+  // An old supervisor that vanished meanwhile (SIGKILL) took its workers with it: we serve on.
+  if (!answer.ok && processExists(predecessor)) {
+    logger.error(
+      `upgrade: the old supervisor (pid ${predecessor}) did not hand over: ${answer.message}; stopping`,
+    );
+    return false;
+  }
+  held.claim = await t.handover.take(CLAIM_HANDOVER_MS).catch((error) => void warn("port claim", error));
+  if (t.stopping()) return true;
+  if (t.pidfile) {
+    try {
+      writePidfile(t.pidfile, predecessor);
+    } catch (error) {
+      warn("pidfile", error);
+    }
+  }
+  held.admin = await t.startAdmin().catch((error) => void warn("--admin", error));
+  sendMainPid(t.launch.env, process.pid);
+  const admin = held.admin ? `; admin: ${held.admin.url}` : "";
+  logger.info(`upgrade: took over from pid ${predecessor}${admin}; the control socket follows once it exits`);
+  await waitForExit(predecessor, options.gracefulTimeoutMs + KILL_MARGIN_MS + DRAIN_TIMEOUT_MS + 5_000);
+  if (t.stopping()) return true;
+  held.control = await t.openControl().catch((error) => void warn("control socket", error));
+  logger.info(`upgrade: pid ${predecessor} is gone; control socket: ${held.control?.path ?? "none"}`);
+  return true;
+}
 
 /**
  * The control socket. A default path that cannot be used (a read-only file system, an unsafe temp
@@ -330,6 +455,10 @@ function lateActions(
     reload: () => current()?.actions.reload() ?? Promise.resolve(notYet),
     scale: (n, relative) => current()?.actions.scale(n, relative) ?? Promise.resolve(notYet),
     stop: () => current()?.actions.stop() ?? Promise.resolve(notYet),
+    upgrade: () => current()?.actions.upgrade() ?? Promise.resolve(notYet),
+    signal: (name) => current()?.actions.signal(name) ?? Promise.resolve(notYet),
+    successorReady: (pid, version) =>
+      current()?.actions.successorReady(pid, version) ?? Promise.resolve(notYet),
   };
 }
 

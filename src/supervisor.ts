@@ -13,7 +13,7 @@ import pkg from "../package.json" with { type: "json" };
 import type { Hooks } from "./config.ts";
 import type { ActionResult, ControlActions, Snapshot } from "./control/types.ts";
 import { type ControlRequest, requestDeadlineMs } from "./core/deadlines.ts";
-import { decide, initialState, readyWorkers, scaleRefusal } from "./core/lifecycle.ts";
+import { decide, initialState, readyWorkers, scaleRefusal, upgradeRefusal } from "./core/lifecycle.ts";
 import { KILL_MARGIN_MS } from "./core/timings.ts";
 import type { Config, Effect, Event, HookCall, Signal, State } from "./core/types.ts";
 import { ExitCode } from "./exit-codes.ts";
@@ -45,6 +45,19 @@ export interface SupervisionHooks extends Hooks {
   beforeReload?: () => Promise<void>;
   /** Called synchronously after each event with the state before and after it (systemd notify). */
   onTransition?: (before: State, after: State) => void;
+  /** Every worker is ready for the first time (start.ts: a successor then takes over). */
+  whenRunning?: () => void;
+  /** The process work of an upgrade (src/upgrade.ts); without it an upgrade fails at once. */
+  successor?: SuccessorHost;
+}
+
+/** Starts, stops and hands over to the new supervisor of an upgrade; the core decides when. */
+export interface SuccessorHost {
+  /** Start it; `exited` hears of its exit (how it ended). Throws when it cannot be started. */
+  start(exited: (how: string) => void): number;
+  stop(pid: number): void;
+  /** Release what only one supervisor may hold (admin port, port claim) for it to take. */
+  handOver(pid: number): Promise<void>;
 }
 
 export interface Supervision {
@@ -142,6 +155,7 @@ export function superviseWorkers(
    * and its failures are logged, never fatal. */
   const callHook = (effect: HookCall) => {
     const { onReady, onWorkerExit } = hooks;
+    if (effect.name === "onReady" && hooks.whenRunning) queueMicrotask(hooks.whenRunning);
     let fn: (() => unknown) | undefined;
     if (effect.name === "onReady" && onReady) {
       const status = snapshotOf(state, performance.now()); // as the core left it when boot completed
@@ -213,16 +227,40 @@ export function superviseWorkers(
       }
       case "hook":
         return callHook(effect);
-      case "exit":
+      case "start-successor":
+        return startSuccessor();
+      case "stop-successor":
+        return hooks.successor?.stop(effect.pid);
+      case "hand-over":
+        handingOver = hooks.successor?.handOver(effect.pid) ?? Promise.resolve();
+        return;
+      case "exit": {
         ended = true;
         for (const timer of timers.values()) clearTimeout(timer);
         timers.clear();
         stopListening();
+        // After a hand-over every request is answered with how the upgrade went (`supervisor upgrade`
+        // answers when the old supervisor is done).
+        const upgraded = state.upgrade?.handedOver ? state.lastUpgrade?.message : undefined;
         for (const w of waiters)
-          w.resolve({ ok: effect.code === 0, message: `stopped (exit code ${effect.code})` });
+          w.resolve({ ok: effect.code === 0, message: upgraded ?? `stopped (exit code ${effect.code})` });
         waiters = [];
         return finish(effect.code);
+      }
     }
+  };
+
+  let handingOver: Promise<void> = Promise.resolve();
+  const startSuccessor = () => {
+    let pid: number | undefined;
+    try {
+      if (!hooks.successor) throw new Error("upgrades are not available here");
+      pid = hooks.successor.start((how) => emit({ type: "successor-exit", pid, how }));
+    } catch (error) {
+      const how = error instanceof Error ? error.message : String(error);
+      return queueMicrotask(() => emit({ type: "successor-exit", how }));
+    }
+    emit({ type: "successor-started", pid });
   };
 
   let stopListening = () => {};
@@ -251,6 +289,31 @@ export function superviseWorkers(
       });
     },
     stop: () => request({ type: "stop" }, { type: "stop" }, () => undefined),
+    upgrade() {
+      const refusal = upgradeRefusal(state);
+      if (refusal) {
+        emit({ type: "upgrade" }); // the core logs the refusal
+        return Promise.resolve({ ok: false, message: `upgrade refused: ${refusal}` });
+      }
+      const seq = state.upgradeSeq + 1;
+      // Failures answer here; success when we exit (the "exit" effect), after our workers drained.
+      return request({ type: "upgrade" }, { type: "upgrade" }, (s) =>
+        s.lastUpgrade?.seq === seq && !s.lastUpgrade.ok ? s.lastUpgrade : undefined,
+      );
+    },
+    signal(name) {
+      emit({ type: "forward", signal: name });
+      const n = state.workers.length;
+      return Promise.resolve({ ok: true, message: `${name} sent to ${n} worker${n === 1 ? "" : "s"}` });
+    },
+    async successorReady(pid, version) {
+      emit({ type: "successor-ready", pid, version });
+      if (!(state.upgrade?.handedOver && state.upgrade.pid === pid)) {
+        return { ok: false, message: `no upgrade to pid ${pid} is under way` };
+      }
+      await handingOver;
+      return { ok: true, message: `handed over to pid ${pid}; draining the old workers` };
+    },
   };
 
   workers = createWorkerHost(host, emit);

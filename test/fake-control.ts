@@ -76,6 +76,19 @@ export function fakeActions(overrides: Partial<Snapshot> = {}): FakeActions {
       await fake.gate;
       return { ok: true, message: "stopped" };
     },
+    async upgrade(): Promise<ActionResult> {
+      fake.calls.push("upgrade");
+      await fake.gate;
+      return { ok: true, message: "upgrade finished" };
+    },
+    async signal(name): Promise<ActionResult> {
+      fake.calls.push(`signal ${name}`);
+      return { ok: true, message: `${name} sent` };
+    },
+    async successorReady(pid, version): Promise<ActionResult> {
+      fake.calls.push(`successor ${pid} ${version}`);
+      return { ok: true, message: "handed over" };
+    },
   };
   return fake;
 }

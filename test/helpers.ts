@@ -6,12 +6,16 @@
 import {
   chmodSync,
   copyFileSync,
+  cpSync,
   existsSync,
   linkSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +38,25 @@ export function ensureBinary(): string {
     if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
   }
   return BINARY;
+}
+
+/**
+ * A compiled binary that reports `version` (another release, for upgrade tests): this checkout's
+ * src/ built in a temp dir whose package.json says that version. Returns the binary's path; the
+ * caller removes its directory (`join(path, "..", "..")`).
+ */
+export function buildWithVersion(version: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "sv-release-"));
+  cpSync(join(ROOT, "src"), join(dir, "src"), { recursive: true });
+  cpSync(join(ROOT, "scripts", "build.ts"), join(dir, "scripts", "build.ts"));
+  cpSync(join(ROOT, "tsconfig.json"), join(dir, "tsconfig.json"));
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ ...pkg, version }));
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  const out = join(dir, "dist", "supervisor");
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", out], { cwd: dir, stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+  return out;
 }
 
 /**

@@ -44,6 +44,9 @@ const PATHS = {
   "boot failure": /worker failed to boot/,
   "hung worker": /sent no heartbeat/,
   "kill after grace": /after TERM; killing it/,
+  "upgrade handed over": /upgrade: pid \d+ \(version [^)]+\) has its workers ready; handing over/,
+  "upgrade failed": /upgrade failed: /,
+  "upgrade refused while one runs": /upgrade refused: an upgrade is already under way/,
 } as const;
 
 class Run {
@@ -59,6 +62,8 @@ class Run {
   readonly signalled = new Map<number, string>();
   readonly queue: Event[] = [];
   exited: number | undefined;
+  /** The new supervisor of an upgrade, as the shell's model sees it. */
+  successor: { pid: number; stopAsked: boolean; handedOver: boolean } | undefined;
   private nextPid = 100;
 
   constructor(seed: number) {
@@ -130,9 +135,29 @@ class Run {
         return;
       case "hook":
         return;
+      case "start-successor":
+        // One upgrade at a time: never a second new supervisor while one lives.
+        expect(this.successor).toBeUndefined();
+        if (this.rnd.chance(0.1)) this.queue.push({ type: "successor-exit", how: "/x is missing" });
+        else {
+          this.successor = { pid: this.nextPid++, stopAsked: false, handedOver: false };
+          this.queue.push({ type: "successor-started", pid: this.successor.pid });
+        }
+        return;
+      case "stop-successor":
+        expect(effect.pid).toBe(this.successor?.pid as number);
+        if (this.successor) this.successor.stopAsked = true;
+        return;
+      case "hand-over":
+        expect(effect.pid).toBe(this.successor?.pid as number);
+        if (this.successor) this.successor.handedOver = true;
+        return;
       case "exit":
         expect(this.exited).toBeUndefined(); // exit once
         expect(this.state.workers).toEqual([]); // exit only when no worker remains
+        // A new supervisor that did not take over is never left behind; one that did: exit 0.
+        if (this.successor && !this.successor.handedOver) expect(this.successor.stopAsked).toBe(true);
+        if (this.successor?.handedOver) expect(effect.code).toBe(0);
         this.exited = effect.code;
         this.timers.clear(); // the shell drops every timer at exit
         return;
@@ -192,8 +217,21 @@ class Run {
           gracefulTimeoutMs: rnd.pick([0, 1_000]),
         },
       };
-    if (roll < 0.91) return { type: "stop" };
+    if (roll < 0.905) return { type: "stop" };
+    if (roll < 0.91) return { type: "signal", signal: "SIGUSR2" };
     if (roll < 0.92) return { type: "signal", signal: rnd.pick(["SIGINT", "SIGQUIT", "SIGTERM"] as const) };
+    const successor = this.successor;
+    if (successor && roll < 0.95) {
+      if (rnd.chance(0.5) && !successor.handedOver) {
+        this.successor = undefined; // it exits (crashed, failed to boot, or stopped as asked)
+        return {
+          type: "successor-exit",
+          pid: successor.pid,
+          how: successor.stopAsked ? "signal SIGTERM" : "exit code 3",
+        };
+      }
+      return { type: "successor-ready", pid: successor.pid, version: "0.2.0" };
+    }
     return { type: "heartbeat", id: worker?.id ?? 0, requests: 0 };
   }
 
@@ -239,6 +277,7 @@ test(`${RUNS} random event sequences keep the lifecycle's invariants`, () => {
     // Every kind of event the shell can send was sent.
     const all = ["start", "spawned", "spawn-failed", "ready", "serving", "boot-error", "heartbeat", "memory"];
     all.push("exit", "timer", "signal", "retire", "scale", "stop", "configure");
+    all.push("successor-started", "successor-exit", "successor-ready");
     expect([...eventTypes].sort()).toEqual(all.sort());
   }
 }, 60_000);

@@ -202,9 +202,16 @@ describe("signals", () => {
     ]);
   });
 
-  test("USR1 and USR2 are forwarded to every worker", () => {
+  test("USR1 is forwarded to every worker; USR2 upgrades the supervisor; `supervisor signal` forwards either", () => {
     const d = new Driver().boot();
-    expect(of(d.send({ type: "signal", signal: "SIGUSR2" }), "kill")).toEqual([
+    expect(of(d.send({ type: "signal", signal: "SIGUSR1" }), "kill")).toEqual([
+      { type: "kill", id: 1, signal: "SIGUSR1" },
+      { type: "kill", id: 2, signal: "SIGUSR1" },
+    ]);
+    const fx = d.send({ type: "signal", signal: "SIGUSR2" });
+    expect(of(fx, "kill")).toEqual([]);
+    expect(of(fx, "start-successor")).toHaveLength(1);
+    expect(of(d.send({ type: "forward", signal: "SIGUSR2" }), "kill")).toEqual([
       { type: "kill", id: 1, signal: "SIGUSR2" },
       { type: "kill", id: 2, signal: "SIGUSR2" },
     ]);
@@ -598,5 +605,110 @@ describe("early deaths: a worker that never got to serve", () => {
     expect(d.logs("error").at(-1)).toBe(
       "worker 0 (pid 103) died: exit code 1, 4 early deaths in a row; giving up (--max-restarts 3)",
     );
+  });
+});
+
+describe("upgrading the supervisor (USR2, `supervisor upgrade`)", () => {
+  const upgrading = (overrides: Partial<Config> = {}) => {
+    const d = new Driver(overrides).boot();
+    d.send({ type: "upgrade" });
+    d.send({ type: "successor-started", pid: 500 });
+    return d;
+  };
+
+  test("the successor's workers are ready: hand over, drain every worker, exit 0", () => {
+    const d = upgrading();
+    const fx = d.send({ type: "successor-ready", pid: 500, version: "0.2.0" }, 400);
+    expect(of(fx, "hand-over")).toEqual([{ type: "hand-over", pid: 500 }]);
+    expect(of(fx, "kill").map((e) => e.signal)).toEqual(["SIGTERM", "SIGTERM"]);
+    expect(d.state.phase).toBe("stopping");
+    expect(d.state.lastUpgrade).toEqual({
+      seq: 1,
+      ok: true,
+      message: "upgrade finished: supervisor pid 500 (version 0.2.0) took over in 400 ms",
+    });
+    d.send({ type: "exit", id: 1, code: 0, signal: null });
+    const last = d.send({ type: "exit", id: 2, code: 0, signal: null });
+    expect(of(last, "exit")).toEqual([{ type: "exit", code: 0 }]);
+  });
+
+  test.each([
+    [
+      "it exits before it is ready",
+      { type: "successor-exit", pid: 500, how: "exit code 3" } as Event,
+      /\(pid 500\) exited with exit code 3 before its workers were ready/,
+    ],
+    [
+      "it cannot be started",
+      { type: "successor-exit", how: "/x/supervisor is missing" } as Event,
+      /could not be started: \/x\/supervisor is missing/,
+    ],
+  ])("a failed upgrade (%s) keeps every worker serving, and a new one may be asked", (_, ev, why) => {
+    const d = upgrading();
+    const fx = d.send(ev);
+    expect(of(fx, "kill")).toEqual([]);
+    expect(d.state.phase).toBe("running");
+    expect(d.state.upgrade).toBeUndefined();
+    expect(d.state.lastUpgrade?.ok).toBe(false);
+    expect(d.state.lastUpgrade?.message).toMatch(why);
+    expect(d.logs("error").at(-1)).toMatch(/; the old supervisor keeps serving$/);
+    expect(of(d.send({ type: "upgrade" }), "start-successor")).toHaveLength(1);
+  });
+
+  test("not ready in time: it is stopped, and its exit fails the upgrade", () => {
+    const d = upgrading({ bootTimeoutMs: 5_000 });
+    const deadline = of(d.effects, "set-timer").find((e) => e.key === "upgrade:0");
+    expect(deadline?.ms).toBe(16_000);
+    expect(of(d.send({ type: "timer", key: "upgrade:0" }, 16_000), "stop-successor")).toEqual([
+      { type: "stop-successor", pid: 500 },
+    ]);
+    expect(d.state.phase).toBe("running");
+    // A late "ready" from it is not a hand-over.
+    expect(of(d.send({ type: "successor-ready", pid: 500, version: "0.2.0" }), "hand-over")).toEqual([]);
+    d.send({ type: "successor-exit", pid: 500, how: "signal SIGTERM" });
+    expect(d.state.lastUpgrade?.message).toMatch(/was not ready within 16\.0 s; stopped it/);
+  });
+
+  test.each([
+    [
+      "a second upgrade while one runs",
+      {},
+      (d: Driver) => d.send({ type: "upgrade" }),
+      /already under way \(new supervisor pid 500\)/,
+    ],
+    ["as PID 1", { pid1: true }, () => {}, /as PID 1 \(a container\)/],
+    [
+      "under systemd without NOTIFY_SOCKET",
+      { systemdWithoutNotify: true },
+      () => {},
+      /add NotifyAccess=main/,
+    ],
+  ])("refused visibly: %s", (_, overrides, before, why) => {
+    const d = new Driver(overrides as Partial<Config>).boot();
+    d.send({ type: "upgrade" });
+    if (d.state.upgrade) d.send({ type: "successor-started", pid: 500 });
+    before(d);
+    const fx = d.send({ type: "signal", signal: "SIGUSR2" });
+    expect(of(fx, "start-successor")).toEqual([]);
+    expect(d.logs("warn").at(-1)).toMatch(why);
+    expect(d.logs("warn").at(-1)).toMatch(/^upgrade refused: /);
+  });
+
+  test("a hand-over from a pid that is not our successor is ignored", () => {
+    const d = upgrading();
+    expect(of(d.send({ type: "successor-ready", pid: 999, version: "0.2.0" }), "hand-over")).toEqual([]);
+    expect(d.state.phase).toBe("running");
+  });
+
+  test("a stop while the successor starts stops it too; its exit then is no failure", () => {
+    const d = upgrading();
+    expect(of(d.send({ type: "signal", signal: "SIGTERM" }), "stop-successor")).toEqual([
+      { type: "stop-successor", pid: 500 },
+    ]);
+    d.send({ type: "successor-exit", pid: 500, how: "exit code 0" });
+    expect(d.logs("warn").at(-1)).toBe(
+      "upgrade abandoned: the supervisor is stopping, and so did the new one (pid 500, exit code 0)",
+    );
+    expect(d.logs("error")).toEqual([]);
   });
 });

@@ -27,6 +27,9 @@ export interface ControlClient {
   reload(): Promise<ActionResult>;
   scale(workers: number, relative: boolean): Promise<ActionResult>;
   stop(): Promise<ActionResult>;
+  upgrade(): Promise<ActionResult>;
+  signal(name: "SIGUSR1" | "SIGUSR2"): Promise<ActionResult>;
+  successor(pid: number, version: string): Promise<ActionResult>;
 }
 
 export interface FoundSupervisor {
@@ -91,6 +94,10 @@ export function controlClient(path: string): ControlClient {
     scale: (workers, relative) =>
       request<ActionResult>(path, "POST", "/scale", undefined, { workers, relative }),
     stop: () => request<ActionResult>(path, "POST", "/stop"),
+    upgrade: () => request<ActionResult>(path, "POST", "/upgrade"),
+    signal: (signal) => request<ActionResult>(path, "POST", "/signal", undefined, { signal }),
+    successor: (pid, version) =>
+      request<ActionResult>(path, "POST", "/successor", undefined, { pid, version }),
   };
 }
 

@@ -1,6 +1,8 @@
 // The control socket: HTTP over a Unix socket that only this user can reach (socket 0600 in a
 // 0700 directory). It asks ControlActions and answers with JSON; every action answers when done.
 //   GET /status → Snapshot     POST /reload, POST /scale {workers, relative}, POST /stop → ActionResult
+//   POST /upgrade, POST /signal {signal}, POST /successor {pid, version} (the new supervisor of an
+//   upgrade, src/upgrade.ts) → ActionResult
 
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { resolve } from "node:path";
@@ -93,6 +95,26 @@ async function handle(req: Request, server: Server, actions: ControlActions): Pr
       result = await actions.scale(body.workers, body.relative);
       break;
     }
+    case "/upgrade":
+      result = await actions.upgrade();
+      break;
+    case "/signal": {
+      const body = (await req.json().catch(() => null)) as { signal?: unknown } | null;
+      const signal = body?.signal;
+      if (signal !== "SIGUSR1" && signal !== "SIGUSR2") {
+        return json(400, { ok: false, message: 'body must be JSON {"signal": "SIGUSR1" | "SIGUSR2"}' });
+      }
+      result = await actions.signal(signal);
+      break;
+    }
+    case "/successor": {
+      const body = (await req.json().catch(() => null)) as { pid?: unknown; version?: unknown } | null;
+      if (typeof body?.pid !== "number" || typeof body.version !== "string") {
+        return json(400, { ok: false, message: 'body must be JSON {"pid": <number>, "version": <string>}' });
+      }
+      result = await actions.successorReady(body.pid, body.version);
+      break;
+    }
     default: // "/stop"
       result = await actions.stop();
   }
@@ -104,6 +126,9 @@ const ROUTES: Record<string, "GET" | "POST"> = {
   "/reload": "POST",
   "/scale": "POST",
   "/stop": "POST",
+  "/upgrade": "POST",
+  "/signal": "POST",
+  "/successor": "POST",
 };
 
 /** The scale request's body, or what is wrong with it. */

@@ -68,4 +68,10 @@ export interface ControlActions {
   /** An absolute count, or a relative change such as +1 / -1. */
   scale(workers: number, relative: boolean): Promise<ActionResult>;
   stop(): Promise<ActionResult>;
+  /** Replace this supervisor by a new one started from the binary now at its path (as USR2). */
+  upgrade(): Promise<ActionResult>;
+  /** Send USR1 or USR2 to every worker. */
+  signal(name: "SIGUSR1" | "SIGUSR2"): Promise<ActionResult>;
+  /** From the new supervisor of an upgrade: its workers are ready; answered once it may take over. */
+  successorReady(pid: number, version: string): Promise<ActionResult>;
 }

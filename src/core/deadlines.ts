@@ -1,11 +1,15 @@
 // How long a control request (`supervisor reload`, `scale`, `stop`) may take before its caller is told
 // "not done": a bound that follows the work the request sets off, decided from the state it finds.
 
-import { activeWorkers } from "./lifecycle.ts";
+import { activeWorkers, upgradeDeadlineMs } from "./lifecycle.ts";
 import { KILL_MARGIN_MS } from "./timings.ts";
 import type { State } from "./types.ts";
 
-export type ControlRequest = { type: "reload" } | { type: "scale"; workers: number } | { type: "stop" };
+export type ControlRequest =
+  | { type: "reload" }
+  | { type: "scale"; workers: number }
+  | { type: "stop" }
+  | { type: "upgrade" };
 
 /** Slack for the shell's own turn (IPC, the event loop) on top of the lifecycle's timers. */
 export const REQUEST_SLACK_MS = 1_000;
@@ -27,5 +31,8 @@ export function requestDeadlineMs(s: State, request: ControlRequest): number {
       return boot + drain + (s.reload ? reload : 0) + REQUEST_SLACK_MS;
     case "stop":
       return config.shutdownDelayMs + drain + REQUEST_SLACK_MS;
+    case "upgrade":
+      // The new supervisor gets ready (or is stopped: one more grace), then we drain and exit.
+      return upgradeDeadlineMs(s) + 2 * drain + REQUEST_SLACK_MS;
   }
 }

@@ -42,6 +42,7 @@ export function initialState(config: Config, now: number): State {
     restarts: noRestarts(),
     slotRestarts: {},
     reloadSeq: 0,
+    upgradeSeq: 0,
   };
 }
 
@@ -136,6 +137,18 @@ function handle(ctx: Ctx, ev: Event): void {
       return shutdown(ctx, "stop requested");
     case "configure":
       return configure(ctx, ev.config);
+    case "forward":
+      for (const w of ctx.s.workers) ctx.fx.push({ type: "kill", id: w.id, signal: ev.signal });
+      return;
+    case "upgrade":
+      return startUpgrade(ctx);
+    case "successor-started":
+      if (ctx.s.upgrade && ctx.s.upgrade.pid === undefined) ctx.s.upgrade.pid = ev.pid;
+      return;
+    case "successor-exit":
+      return successorExited(ctx, ev.pid, ev.how);
+    case "successor-ready":
+      return successorReady(ctx, ev.pid, ev.version);
   }
 }
 
@@ -454,6 +467,16 @@ function timerFired(ctx: Ctx, key: string): void {
     if (s.pendingDrain !== undefined) stopAll(ctx, s.exitCode, `${s.pendingDrain}, after --shutdown-delay`);
     return;
   }
+  if (key === UPGRADE_TIMER) {
+    const u = s.upgrade;
+    if (!u || u.handedOver) return;
+    if (u.pid === undefined) return successorExited(ctx, undefined, "it did not start in time");
+    u.timedOut = true;
+    u.stopAsked = true;
+    log(ctx, "error", `upgrade: the new supervisor (pid ${u.pid}) is not ready in time; stopping it`);
+    ctx.fx.push({ type: "stop-successor", pid: u.pid });
+    return;
+  }
   if (kind === MEMORY_TIMER) {
     if (s.config.maxMemoryBytes > 0 && s.phase !== "stopping") sampleMemory(ctx);
     return;
@@ -507,10 +530,92 @@ function signalReceived(ctx: Ctx, signal: Signal): void {
     case "SIGTTOU":
       return scaleTo(ctx, s.target - 1);
     case "SIGUSR1":
-    case "SIGUSR2":
       for (const w of s.workers) ctx.fx.push({ type: "kill", id: w.id, signal });
       return;
+    case "SIGUSR2":
+      return startUpgrade(ctx);
   }
+}
+
+// --- upgrading the supervisor itself (USR2, `supervisor upgrade`) ---
+// The new supervisor starts its own workers on the same port (SO_REUSEPORT) while we serve; once all
+// are ready it tells us, and we drain ours exactly as a shutdown does, then exit 0. Anything else (it
+// cannot start, exits, is not ready in time) leaves us serving, as if nothing was asked.
+
+/** Why an upgrade is refused now, if it is. */
+export function upgradeRefusal(s: State): string | undefined {
+  if (s.config.pid1) {
+    return "as PID 1 (a container) the supervisor cannot be replaced by a new process; upgrade the container image instead";
+  }
+  if (s.config.systemdWithoutNotify) {
+    return "systemd would take the old supervisor's exit for the end of the service and stop the new one; add NotifyAccess=main (or Type=notify) to the unit so that it can follow the new main pid";
+  }
+  if (s.upgrade) {
+    const who = s.upgrade.pid === undefined ? "" : ` (new supervisor pid ${s.upgrade.pid})`;
+    return `an upgrade is already under way${who}`;
+  }
+  if (s.phase !== "running") return `the supervisor is ${s.phase}`;
+  return undefined;
+}
+
+/** How long a new supervisor may take from its start to "ready": its own start-up, then its workers'
+ * boot (in parallel, within --boot-timeout). */
+export const upgradeDeadlineMs = (s: State) => UPGRADE_START_MS + s.config.bootTimeoutMs + KILL_MARGIN_MS;
+/** Start-up of the new supervisor process itself (loading, config file, checks) before its workers. */
+export const UPGRADE_START_MS = 10_000;
+const UPGRADE_TIMER = "upgrade:0";
+
+function startUpgrade(ctx: Ctx): void {
+  const { s } = ctx;
+  const refusal = upgradeRefusal(s);
+  if (refusal) return log(ctx, "warn", `upgrade refused: ${refusal}`);
+  s.upgradeSeq++;
+  s.upgrade = { seq: s.upgradeSeq, startedAt: ctx.now };
+  log(ctx, "info", "upgrading: starting a new supervisor from the binary now at our path");
+  ctx.fx.push({ type: "start-successor" });
+  ctx.fx.push({ type: "set-timer", key: UPGRADE_TIMER, ms: upgradeDeadlineMs(s) });
+}
+
+function successorExited(ctx: Ctx, pid: number | undefined, how: string): void {
+  const u = ctx.s.upgrade;
+  if (!u || u.handedOver || (pid !== undefined && u.pid !== pid)) return;
+  const why = u.timedOut
+    ? `the new supervisor (pid ${pid}) was not ready within ${formatDuration(upgradeDeadlineMs(ctx.s))}; stopped it`
+    : pid === undefined
+      ? `the new supervisor could not be started: ${how}`
+      : `the new supervisor (pid ${pid}) exited with ${how} before its workers were ready`;
+  const stopping = ctx.s.phase === "stopping";
+  // Stopped because we stop (abandonUpgrade): nothing failed, and nothing keeps serving.
+  const message = stopping
+    ? `upgrade abandoned: the supervisor is stopping, and so did the new one (pid ${pid}, ${how})`
+    : `upgrade failed: ${why}; the old supervisor keeps serving`;
+  log(ctx, stopping ? "warn" : "error", message);
+  ctx.fx.push({ type: "clear-timer", key: UPGRADE_TIMER });
+  ctx.s.lastUpgrade = { seq: u.seq, ok: false, message };
+  delete ctx.s.upgrade;
+}
+
+function successorReady(ctx: Ctx, pid: number, version: string): void {
+  const { s } = ctx;
+  const u = s.upgrade;
+  if (!u || u.pid !== pid || u.handedOver || u.timedOut || s.phase !== "running") {
+    return log(ctx, "warn", `ignored a hand-over from pid ${pid}: no upgrade to it is under way`);
+  }
+  u.handedOver = true;
+  const message = `upgrade finished: supervisor pid ${pid} (version ${version}) took over in ${formatDuration(ctx.now - u.startedAt)}`;
+  s.lastUpgrade = { seq: u.seq, ok: true, message };
+  log(ctx, "info", `upgrade: pid ${pid} (version ${version}) has its workers ready; handing over`);
+  ctx.fx.push({ type: "clear-timer", key: UPGRADE_TIMER });
+  ctx.fx.push({ type: "hand-over", pid });
+  stopAll(ctx, ExitCode.OK, `upgraded: pid ${pid} took over`);
+}
+
+/** A stop while a new supervisor is still starting stops it too: it must not outlive the upgrade. */
+function abandonUpgrade(ctx: Ctx): void {
+  const u = ctx.s.upgrade;
+  if (!u || u.handedOver || u.pid === undefined || u.stopAsked) return;
+  u.stopAsked = true;
+  ctx.fx.push({ type: "stop-successor", pid: u.pid });
 }
 
 /** Every worker older than this request is replaced, one at a time. A reload asked during one does not
@@ -564,6 +669,7 @@ function shutdown(ctx: Ctx, reason: string): void {
   if (s.phase === "stopping") return;
   if (delay <= 0 || s.workers.length === 0) return stopAll(ctx, s.exitCode, reason);
   s.phase = "stopping";
+  abandonUpgrade(ctx);
   s.pendingDrain = reason;
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
@@ -584,6 +690,7 @@ function stopAll(ctx: Ctx, exitCode: number, reason: string): void {
   delete s.pendingDrain;
   s.phase = "stopping";
   s.exitCode = exitCode;
+  abandonUpgrade(ctx);
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
   delete s.reload;
@@ -598,6 +705,7 @@ function quickStop(ctx: Ctx, reason: string): void {
   const { s } = ctx;
   s.phase = "stopping";
   delete s.pendingDrain;
+  abandonUpgrade(ctx);
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
   delete s.reload;

@@ -68,6 +68,27 @@ export interface Config {
   shutdownDelayMs: number;
   /** Address the workers listen on, for log lines only. */
   address: string;
+  /** Running as PID 1 (a container): an upgrade is refused, no new process can replace PID 1. */
+  pid1?: boolean;
+  /** A systemd service that cannot be told its main pid changes (no NOTIFY_SOCKET): an upgrade is
+   * refused, systemd would take the old supervisor's exit for the service's end. */
+  systemdWithoutNotify?: boolean;
+}
+
+/** A supervisor upgrade under way (USR2, `supervisor upgrade`): a new supervisor process started
+ * from the binary now at our path, which takes over once all its workers are ready. */
+export interface Upgrade {
+  /** Counts upgrades accepted; the answer to `supervisor upgrade` is the one with its number. */
+  seq: number;
+  startedAt: number;
+  /** The new supervisor's pid, once it is started. */
+  pid?: number;
+  /** It did not get ready in time and was told to stop: its exit ends the upgrade as failed. */
+  timedOut?: boolean;
+  /** "stop-successor" was asked (once). */
+  stopAsked?: boolean;
+  /** It is ready and took over: we drain every worker and exit 0. */
+  handedOver?: boolean;
 }
 
 export interface State {
@@ -91,6 +112,9 @@ export interface State {
   /** Set while --shutdown-delay runs: the reason the drain will give when it starts. */
   pendingDrain?: string;
   lastReload?: { seq: number; ok: boolean; message: string };
+  upgrade?: Upgrade;
+  upgradeSeq: number;
+  lastUpgrade?: { seq: number; ok: boolean; message: string };
   exitCode: number;
   bootErrorShown: boolean;
   /** Replacements so far, by reason and by slot (for status and metrics). */
@@ -124,7 +148,16 @@ export type Event =
   | { type: "retire"; id: number; reason: RetireReason }
   | { type: "scale"; workers: number }
   | { type: "stop" }
-  | { type: "configure"; config: Partial<Omit<Config, "address">> };
+  | { type: "configure"; config: Partial<Omit<Config, "address">> }
+  /** USR2 or `supervisor upgrade`. */
+  | { type: "upgrade" }
+  /** `supervisor signal USR1|USR2`: to every worker. */
+  | { type: "forward"; signal: "SIGUSR1" | "SIGUSR2" }
+  | { type: "successor-started"; pid: number }
+  /** The new supervisor could not be started (`pid` undefined) or exited before it took over. */
+  | { type: "successor-exit"; pid?: number; how: string }
+  /** The new supervisor says all its workers are ready (over our control socket). */
+  | { type: "successor-ready"; pid: number; version: string };
 
 export type LogLevel = "info" | "warn" | "error";
 
@@ -146,6 +179,12 @@ export type Effect =
   /** Read these workers' RSS now and answer with a "memory" event. */
   | { type: "sample-memory"; workers: { id: number; pid: number }[] }
   | HookCall
+  /** Start the new supervisor (answered with "successor-started" or "successor-exit"). */
+  | { type: "start-successor" }
+  /** Stop a new supervisor that did not take over (TERM, then SIGKILL). */
+  | { type: "stop-successor"; pid: number }
+  /** Give the successor what only one supervisor may hold: the admin port, the port claim. */
+  | { type: "hand-over"; pid: number }
   | { type: "exit"; code: number };
 
 export interface Decision {
