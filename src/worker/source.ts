@@ -2,10 +2,39 @@
 // imported with `with { type: "macro" }` from host.ts), so nothing is transpiled at start-up. The
 // script runs as the body of an async function that is given `require` (see host.ts workerCommand):
 // the bundle may hold no `import`, `export` or `import.meta`.
-// `bun build` runs as a command: Bun.build cannot be called from within a macro.
+// `bun build` runs as a command: Bun.build cannot be called from within a macro. Run from source
+// (`bun src/cli.ts`), the macro runs at every start: its result is kept in node_modules/.cache, keyed
+// by the worker's sources, so a start spawns no bundler unless the worker changed.
+
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export function workerJavaScript(): string {
-  const main = new URL("./main.ts", import.meta.url).pathname;
+  const dir = new URL(".", import.meta.url).pathname;
+  const sources = readdirSync(dir)
+    .filter((name) => name.endsWith(".ts"))
+    .sort()
+    .map((name) => readFileSync(join(dir, name), "utf8"));
+  const key = Bun.hash(`${Bun.version}\n${sources.join("\n")}`).toString(36);
+  const cached = join(dir, "..", "..", "node_modules", ".cache", "supervisor", `worker-${key}.js`);
+  try {
+    return readFileSync(cached, "utf8");
+  } catch {
+    // not bundled yet for these sources
+  }
+  const js = bundle(join(dir, "main.ts"));
+  try {
+    mkdirSync(join(cached, ".."), { recursive: true });
+    writeFileSync(cached, js);
+  } catch {
+    // a read-only checkout: bundle at every start
+  }
+  return js;
+}
+
+// --- internal ---
+
+function bundle(main: string): string {
   const built = Bun.spawnSync([process.execPath, "build", main, "--target=bun", "--format=esm"], {
     env: { ...process.env, BUN_BE_BUN: "1" },
     stderr: "pipe",
