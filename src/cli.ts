@@ -4,8 +4,8 @@
 
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { describeError, ExitCode, usageError } from "./exit-codes.ts";
-import { startupSignals } from "./signals.ts";
+import { describeError, ExitCode, usageError } from "./core/exit-codes.ts";
+import { startupSignals } from "./runtime/signals.ts";
 
 /** Loaded on demand: `supervisor run` starts without evaluating the control client, and `status`
  * without the lifecycle (start-up time is part of every launch and every restart of the service). */
@@ -26,7 +26,7 @@ const main = defineCommand({
 
 export async function cli(argv: string[]): Promise<number> {
   const name = argv.find((a) => !a.startsWith("-"));
-  // `run` owns its signals from the first moment, before the config file loads (src/signals.ts).
+  // `run` owns its signals from the first moment, before the config file loads (src/runtime/signals.ts).
   if (name === "run" && !argv.includes("--help") && !argv.includes("-h")) startupSignals();
   try {
     const load = name && Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;

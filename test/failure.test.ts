@@ -74,7 +74,7 @@ describe("failure protocol", () => {
     const p = project();
     await using sup = startSupervisor(
       ["run", "app.ts", "-w", "2", "--log-format", "json", "--pidfile", p.pidfile, "--control", p.socket],
-      // Test-only fault injection (src/supervisor.ts): the loop throws at the first signal event.
+      // Test-only fault injection (src/runtime/loop.ts): the loop throws at the first signal event.
       { cwd: p.dir, env: { SUPERVISOR_TEST_FAULT: "signal" } },
     );
     await sup.waitForOutput(READY);

@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { childProcesses, isAlive } from "../src/proc.ts";
+import { childProcesses, isAlive } from "../src/os/proc.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const FIXTURES = join(import.meta.dir, "fixtures");

@@ -3,7 +3,7 @@
 // any WorkerConfig. The test process plays the supervisor: it is the workers' parent and parentPid.
 // Every worker is SIGKILLed when the `await using` scope ends.
 
-import { workerCommand } from "../src/host.ts";
+import { workerCommand } from "../src/runtime/host.ts";
 import type { WorkerConfig, WorkerMessage } from "../src/worker/protocol.ts";
 import { workerJavaScript } from "../src/worker/source.ts";
 import { collectOutput, freePort, ROOT } from "./helpers.ts";

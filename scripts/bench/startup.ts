@@ -23,7 +23,7 @@ const serveAndExit = `const app=(await import(${JSON.stringify(app)})).default;c
 const ffi = `const {dlopen}=require("bun:ffi");dlopen("libc.so.6",{prctl:{args:["i32","u64","u64","u64","u64"],returns:"i32"},getppid:{args:[],returns:"i32"}}).symbols.prctl(1,15,0,0,0)`;
 
 // The supervisor's real worker: src/worker/ bundled into one script in the environment, run by a `-e`
-// stub, exactly as src/host.ts starts it.
+// stub, exactly as src/runtime/host.ts starts it.
 const workerJs = workerJavaScript();
 const stub = `await (async()=>{}).constructor("require",process.env.SUPERVISOR_WORKER_JS)(require)`;
 const workerEnv = (p: number) => ({

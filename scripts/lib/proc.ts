@@ -1,6 +1,6 @@
 // Small /proc readers and process helpers shared by the load and chaos scripts (Linux).
 import { readdirSync } from "node:fs";
-import { childProcesses, readStat, residentBytes } from "../../src/proc.ts";
+import { childProcesses, readStat, residentBytes } from "../../src/os/proc.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 

@@ -1,13 +1,20 @@
 // `supervisor run [entry]`: resolve the options (flag > environment > config file > default), then
-// start (src/start.ts), or with --print-config show the resolved settings and where each came from.
+// start (src/runtime/start.ts), or with --print-config show the resolved settings and where each came from.
 
 import { type ArgsDef, defineCommand } from "citty";
-import { findConfig, type LoadedConfig, loadConfig } from "../config.ts";
-import { describeError, usageError } from "../exit-codes.ts";
-import { createLogger } from "../log.ts";
-import { configKey, envName, OPTIONS, type RunOptions, resolveRunOptions, type Sources } from "../options.ts";
-import { startupSignals } from "../signals.ts";
-import { startRun } from "../start.ts";
+import { findConfig, type LoadedConfig, loadConfig } from "../config/file.ts";
+import {
+  configKey,
+  envName,
+  OPTIONS,
+  type RunOptions,
+  resolveRunOptions,
+  type Sources,
+} from "../config/options.ts";
+import { describeError, usageError } from "../core/exit-codes.ts";
+import { createLogger } from "../runtime/log.ts";
+import { startupSignals } from "../runtime/signals.ts";
+import { startRun } from "../runtime/start.ts";
 
 /** citty's flag definitions, generated from the option table so help, flags and config never drift. */
 export const runArgs: ArgsDef = {

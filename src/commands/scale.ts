@@ -3,8 +3,8 @@
 // the raw arguments rather than from citty's positionals.
 
 import { defineCommand } from "citty";
-import { usageError } from "../exit-codes.ts";
-import { MAX_WORKERS } from "../options.ts";
+import { MAX_WORKERS } from "../config/options.ts";
+import { usageError } from "../core/exit-codes.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 

@@ -4,7 +4,7 @@
 
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { resolve } from "node:path";
-import { bootError, ExitCode, SupervisorError, usageError } from "../exit-codes.ts";
+import { bootError, ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
 import { checkSocketPathLength, prepareSocketDir } from "./paths.ts";
 import type { ActionResult, ControlActions, Snapshot } from "./types.ts";
 

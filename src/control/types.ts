@@ -1,5 +1,5 @@
 // What a running supervisor tells about itself and what it can be asked to do: the contract between
-// the lifecycle shell (src/supervisor.ts) and its control socket, admin endpoint and metrics.
+// the lifecycle shell (src/runtime/loop.ts) and its control socket, admin endpoint and metrics.
 
 import type { RestartReason } from "../core/types.ts";
 

@@ -1,9 +1,9 @@
 // The decision core: which worker to start, stop, kill or restart, and when to give up.
 // `decide(state, event, now)` is pure: it returns the next state and the effects for the shell to
-// perform (src/supervisor.ts). Everything is "reconcile toward the target" (Gunicorn's manage_workers):
+// perform (src/runtime/loop.ts). Everything is "reconcile toward the target" (Gunicorn's manage_workers):
 // a crash, TTIN/TTOU, a reload and a recycled worker all end in `reconcile`.
 
-import { ExitCode } from "../exit-codes.ts";
+import { ExitCode } from "./exit-codes.ts";
 import { describeExit, formatDuration } from "./format.ts";
 import {
   heartbeatInterval,

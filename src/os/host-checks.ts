@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../runtime/log.ts";
 
 export interface HostFinding {
   setting: string;

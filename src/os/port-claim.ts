@@ -1,4 +1,4 @@
-// One supervisor per (host, port). The probe-bind (src/port.ts) sees workers already listening, but
+// One supervisor per (host, port). The probe-bind (src/os/port-probe.ts) sees workers already listening, but
 // two supervisors started at the same moment both probe before either has a worker, then share the
 // port through SO_REUSEPORT and split its traffic. Ownership is therefore a Linux abstract Unix socket
 // named after the address, "\0supervisor:port:<host>:<port>": bind(2) of one name is atomic (exactly
@@ -11,7 +11,7 @@
 // Handing the port over on purpose (a supervisor upgrade) is `release()` followed by the new
 // owner's `claimPort`.
 
-import { bootError } from "./exit-codes.ts";
+import { bootError } from "../core/exit-codes.ts";
 
 export interface PortClaim {
   /** The abstract socket's name without its leading NUL (as /proc/net/unix shows it, after "@"). */

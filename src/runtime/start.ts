@@ -4,26 +4,26 @@
 
 import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseAdminSpec } from "./admin.ts";
-import { isTrackedChild } from "./children.ts";
-import type { LoadedConfig } from "./config.ts";
-import { defaultControlPath } from "./control/paths.ts";
-import { type ControlServer, startControlServer } from "./control/server.ts";
-import type { ControlActions, Snapshot } from "./control/types.ts";
-import { noRestarts } from "./core/lifecycle.ts";
-import { availableCpus } from "./cpus.ts";
-import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
+import type { LoadedConfig } from "../config/file.ts";
+import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "../config/options.ts";
+import { parseAdminSpec } from "../control/admin.ts";
+import { defaultControlPath } from "../control/paths.ts";
+import type { RequestMetrics } from "../control/request-metrics.ts";
+import { type ControlServer, startControlServer } from "../control/server.ts";
+import type { ControlActions, Snapshot } from "../control/types.ts";
+import { ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
+import { noRestarts } from "../core/lifecycle.ts";
+import { isTrackedChild } from "../os/children.ts";
+import { availableCpus } from "../os/cpus.ts";
+import { removePidfile, writePidfile } from "../os/pidfile.ts";
+import { claimPort } from "../os/port-claim.ts";
+import { assertPortFree } from "../os/port-probe.ts";
+import type { Reaper } from "../os/reaper.ts";
+import { resolveIdentity } from "../os/users.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
-import { removePidfile, writePidfile } from "./pidfile.ts";
-import { assertPortFree } from "./port.ts";
-import { claimPort } from "./port-claim.ts";
-import type { Reaper } from "./reaper.ts";
-import type { RequestMetrics } from "./request-metrics.ts";
+import { type Supervision, type SupervisionHooks, superviseWorkers } from "./loop.ts";
 import { startupSignals } from "./signals.ts";
-import { type Supervision, type SupervisionHooks, superviseWorkers } from "./supervisor.ts";
-import { resolveIdentity } from "./users.ts";
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
 export type Reresolve = () => Promise<{ options: RunOptions; sources: Sources }>;
@@ -47,7 +47,7 @@ export async function startRun(
   };
   let supervision: Supervision | undefined;
   let failure: unknown;
-  // The failure protocol's net (src/supervisor.ts): whatever escapes (a timer, a watcher, something
+  // The failure protocol's net (src/runtime/loop.ts): whatever escapes (a timer, a watcher, something
   // a config hook left running) ends the run as a decided failure, never as a stack trace.
   const onEscaped = (error: unknown) => {
     if (supervision) return supervision.fail(error);
@@ -80,20 +80,22 @@ export async function startRun(
     // Optional parts are imported only when asked for: start-up time is part of every launch.
     if (process.pid === 1 || options.init) {
       // PID 1 gets orphans reparented to it and no default signal actions: do an init's work.
-      const { startReaper } = await import("./reaper.ts");
+      const { startReaper } = await import("../os/reaper.ts");
       reaper = startReaper({ isTracked: isTrackedChild });
       cleanup.push(() => reaper?.stop());
     }
     if (interrupted()) return await endEarly();
     // Started before the workers so a clash ends here; answers once the workers exist.
-    // --admin counts the app's requests over all workers (src/request-metrics.ts).
-    const requestMetrics = admin ? (await import("./request-metrics.ts")).createRequestMetrics() : undefined;
+    // --admin counts the app's requests over all workers (src/control/request-metrics.ts).
+    const requestMetrics = admin
+      ? (await import("../control/request-metrics.ts")).createRequestMetrics()
+      : undefined;
     if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
     const late = lateActions(() => supervision, requestMetrics);
     const control = await openControlSocket(options, late, logger);
     if (control) cleanup.push(() => control.stop());
     const adminServer = admin
-      ? (await import("./admin.ts")).startAdminServer(options.admin as string, late)
+      ? (await import("../control/admin.ts")).startAdminServer(options.admin as string, late)
       : undefined;
     if (adminServer) cleanup.push(() => adminServer.stop());
     // Watching starts before any worker: a directory that cannot be watched ends the start here.
@@ -166,7 +168,7 @@ export async function startRun(
       (deliver) => signals.handOver(deliver).done,
     );
     // While the workers boot: one warning line, only when a host setting is off (`supervisor check`).
-    void import("./host-checks.ts").then((m) => m.warnAboutHost(workers, logger));
+    void import("../os/host-checks.ts").then((m) => m.warnAboutHost(workers, logger));
     const code = await supervision.done;
     await runCleanup();
     return code;

@@ -7,7 +7,7 @@
 // - Not `waitpid(-1, WNOHANG)`: it also reaps Bun.spawn's own children, Bun then gets ECHILD for them
 //   and crashed (docs/DESIGN.md). We wait only for specific pids: zombies whose parent is us and which the
 //   caller says are not its Bun.spawn children (`isTracked`).
-// - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us; src/proc.ts).
+// - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us; src/os/proc.ts).
 // - `isTracked` knows the supervisor's own children, not those a config hook starts in this process
 //   (Bun.spawn, node:child_process): one reaped behind Bun's back failed the hook with ECHILD. So a
 //   zombie is reaped only once it has stayed a zombie for ZOMBIE_GRACE_MS: Bun waits for each of

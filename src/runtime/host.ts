@@ -2,16 +2,16 @@
 // IPC messages, its exit) into lifecycle events and hands them to `emit`; it decides nothing.
 
 import type { Subprocess } from "bun";
-import { trackChild, untrackChild } from "./children.ts";
-import type { Event } from "./core/types.ts";
-import type { RequestMetrics } from "./request-metrics.ts";
+import type { RequestMetrics } from "../control/request-metrics.ts";
+import type { Event } from "../core/types.ts";
+import { trackChild, untrackChild } from "../os/children.ts";
 import {
   WORKER_CONFIG_ENV,
   WORKER_SOURCE_ENV,
   type WorkerConfig,
   type WorkerMessage,
-} from "./worker/protocol.ts";
-import { workerJavaScript } from "./worker/source.ts" with { type: "macro" };
+} from "../worker/protocol.ts";
+import { workerJavaScript } from "../worker/source.ts" with { type: "macro" };
 
 export interface WorkerHost {
   /** `heartbeatMs`: how often the worker is to send heartbeats (the core decides it). */

@@ -11,8 +11,8 @@
 // Measured (scripts/bench/notify-cost.ts): module load + dlopen ~3 ms (3.7 ms of CPU) once, at
 // start-up, only under systemd; then ~6 µs per message (the receiver's read included).
 
-import { readyWorkers } from "./core/lifecycle.ts";
-import type { State } from "./core/types.ts";
+import { readyWorkers } from "../core/lifecycle.ts";
+import type { State } from "../core/types.ts";
 import type { Logger } from "./log.ts";
 
 export interface Notifier {

@@ -12,7 +12,7 @@
 // same pid, we refuse until that file is removed; the message names the pid so a human can check.
 
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { SupervisorError, usageError } from "./exit-codes.ts";
+import { SupervisorError, usageError } from "../core/exit-codes.ts";
 
 /** Write our pid to `path`, or throw a SupervisorError (exit code 2) if a live process owns it. */
 export function writePidfile(path: string): void {

@@ -4,8 +4,8 @@
 // citty has no number type, so numbers arrive as strings (from flags and env) or numbers (from a
 // config file) and are checked here, once.
 
-import { MAX_WORKERS } from "./core/lifecycle.ts";
-import { usageError } from "./exit-codes.ts";
+import { usageError } from "../core/exit-codes.ts";
+import { MAX_WORKERS } from "../core/lifecycle.ts";
 
 export interface RunOptions {
   /** The app's module as given (resolved against --chdir by the caller). */
@@ -312,7 +312,7 @@ export function resolveRunOptions(layers: Layers): { options: RunOptions; source
   return { options: result, sources: sources as Sources };
 }
 
-/** Keys a config file may hold beyond the options: lifecycle hooks (see src/config.ts). */
+/** Keys a config file may hold beyond the options: lifecycle hooks (see src/config/file.ts). */
 export const CONFIG_ONLY_KEYS = ["onReady", "onWorkerExit"];
 
 /** The config file's key: the long flag in camelCase ("graceful-timeout" → "gracefulTimeout"). */
