@@ -281,17 +281,15 @@ export function resolveRunOptions(layers: Layers): { options: RunOptions; source
   for (const key of Object.keys(config)) {
     if (!known.has(key)) throw usageError(`${configName}: unknown key '${key}'${suggest(key, [...known])}`);
   }
-  const options = {} as Record<string, unknown>;
-  const sources = {} as Record<string, string>;
+  const options: Partial<RunOptions> = {};
+  const sources: Partial<Sources> = {};
   const problems: string[] = [];
   for (const spec of OPTIONS) {
-    const [raw, source] = pickLayer(spec, layers, config, configName);
     try {
-      options[spec.key] = raw === undefined ? spec.fallback : spec.parse(raw, source);
+      sources[spec.key] = resolveOne(spec, layers, config, configName, options);
     } catch (error) {
       problems.push((error as Error).message);
     }
-    sources[spec.key] = raw === undefined ? "default" : source;
   }
   // One line per problem, from every place at once, so a broken deployment is fixed in one go.
   if (problems.length > 0) throw usageError(problems.join("\n"));
@@ -307,7 +305,8 @@ export function resolveRunOptions(layers: Layers): { options: RunOptions; source
       : layers.env.SUPERVISOR_ENTRY !== undefined
         ? "SUPERVISOR_ENTRY"
         : `${configName}: entry`;
-  const result = options as unknown as RunOptions;
+  // Every key is set: the table's by the loop above (or it threw), the entry just now.
+  const result = options as RunOptions;
   checkTogether(result, sources as Sources);
   return { options: result, sources: sources as Sources };
 }
@@ -339,8 +338,21 @@ function opt<K extends OptionKey>(
   fallback: RunOptions[K],
   parse: (raw: unknown, source: string) => RunOptions[K],
   extra: Partial<Pick<OptionSpec<K>, "alias" | "conventions" | "kind" | "valueHint">> = {},
-): OptionSpec {
-  return { key, flag, description, fallback, parse, kind: "string", ...extra } as unknown as OptionSpec;
+): OptionSpec<K> {
+  return { key, flag, description, fallback, parse, kind: "string", ...extra };
+}
+
+/** One option's value into `options`; returns where it came from. */
+function resolveOne<K extends OptionKey>(
+  spec: OptionSpec<K>,
+  layers: Layers,
+  config: Record<string, unknown>,
+  configName: string,
+  options: Partial<RunOptions>,
+): string {
+  const [raw, source] = pickLayer(spec, layers, config, configName);
+  options[spec.key] = raw === undefined ? spec.fallback : spec.parse(raw, source);
+  return raw === undefined ? "default" : source;
 }
 
 function pickLayer(
