@@ -3,14 +3,8 @@
 
 import { type ArgDef, type ArgsDef, defineCommand } from "citty";
 import { findConfig, type LoadedConfig, loadConfig } from "../config/file.ts";
-import {
-  configKey,
-  envName,
-  OPTIONS,
-  type RunOptions,
-  resolveRunOptions,
-  type Sources,
-} from "../config/options.ts";
+import { configKey, envName, OPTIONS, type RunOptions, type Sources } from "../config/options.ts";
+import { resolveRunOptions } from "../config/resolve.ts";
 import { describeError, usageError } from "../core/exit-codes.ts";
 import { createLogger } from "../runtime/log.ts";
 import { startupSignals } from "../runtime/signals.ts";

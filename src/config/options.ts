@@ -1,11 +1,24 @@
 // Every `run` option in one table: its flag, environment variables, config-file key, default and
-// parser. `resolveRunOptions` applies one precedence, flag > environment > config file > default,
-// and remembers where each value came from (for --print-config and for error messages). Pure: no I/O.
-// citty has no number type, so numbers arrive as strings (from flags and env) or numbers (from a
-// config file) and are checked here, once.
+// parser (src/config/parsers.ts). The table drives citty's flags (src/commands/run.ts), the
+// variables and the config file's keys alike; src/config/resolve.ts applies the precedence.
 
-import { usageError } from "../core/exit-codes.ts";
 import { MAX_WORKERS } from "../core/lifecycle.ts";
+import {
+  oneOf,
+  seconds,
+  text,
+  toBoolean,
+  toBytes,
+  toEnv,
+  toHost,
+  toKeepAlive,
+  toPort,
+  toWatch,
+  toWorkers,
+  whole,
+} from "./parsers.ts";
+
+export { MAX_IDLE_TIMEOUT_S } from "./parsers.ts";
 
 export interface RunOptions {
   /** The app's module as given (resolved against --chdir by the caller). */
@@ -73,8 +86,6 @@ export interface OptionSpec<K extends OptionKey = OptionKey> {
 export { MAX_WORKERS };
 /** Bun.serve's own default maxRequestBodySize. */
 export const DEFAULT_MAX_BODY_BYTES = 128 * 2 ** 20;
-/** Bun.serve's largest idleTimeout, in seconds. */
-export const MAX_IDLE_TIMEOUT_S = 255;
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = "0.0.0.0";
 
@@ -265,52 +276,6 @@ export const OPTIONS: OptionSpec[] = [
   ),
 ];
 
-export interface Layers {
-  /** Parsed flags, keyed by flag name (kebab-case); strings, booleans, or arrays for repeated flags. */
-  flags: Record<string, unknown>;
-  env: Record<string, string | undefined>;
-  /** The config file's default export, and its name for messages. */
-  config?: { file: string; values: Record<string, unknown> };
-}
-
-/** Apply flag > environment > config file > default to every option; errors name their source. */
-export function resolveRunOptions(layers: Layers): { options: RunOptions; sources: Sources } {
-  const config = layers.config?.values ?? {};
-  const configName = layers.config?.file ?? "config";
-  const known = new Set(["entry", ...OPTIONS.map(configKey), ...CONFIG_ONLY_KEYS]);
-  for (const key of Object.keys(config)) {
-    if (!known.has(key)) throw usageError(`${configName}: unknown key '${key}'${suggest(key, [...known])}`);
-  }
-  const options: Partial<RunOptions> = {};
-  const sources: Partial<Sources> = {};
-  const problems: string[] = [];
-  for (const spec of OPTIONS) {
-    try {
-      sources[spec.key] = resolveOne(spec, layers, config, configName, options);
-    } catch (error) {
-      problems.push((error as Error).message);
-    }
-  }
-  // One line per problem, from every place at once, so a broken deployment is fixed in one go.
-  if (problems.length > 0) throw usageError(problems.join("\n"));
-  const entry = layers.flags.entry ?? layers.env.SUPERVISOR_ENTRY ?? config.entry;
-  if (entry === undefined || entry === "") {
-    throw usageError("missing the app to run: supervisor run <entry> (e.g. supervisor run app.ts -w 4)");
-  }
-  if (typeof entry !== "string") throw usageError(`${configName}: entry must be a file path`);
-  options.entry = entry;
-  sources.entry =
-    layers.flags.entry !== undefined
-      ? "argument"
-      : layers.env.SUPERVISOR_ENTRY !== undefined
-        ? "SUPERVISOR_ENTRY"
-        : `${configName}: entry`;
-  // Every key is set: the table's by the loop above (or it threw), the entry just now.
-  const result = options as RunOptions;
-  checkTogether(result, sources as Sources);
-  return { options: result, sources: sources as Sources };
-}
-
 /** Keys a config file may hold beyond the options: lifecycle hooks (see src/config/file.ts). */
 export const CONFIG_ONLY_KEYS = ["onReady", "onWorkerExit"];
 
@@ -319,15 +284,6 @@ export const configKey = (spec: OptionSpec) =>
   spec.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 export const envName = (spec: OptionSpec) => `SUPERVISOR_${spec.flag.toUpperCase().replaceAll("-", "_")}`;
-
-/** "512M", "1.5G", "800K", "1048576": binary units as PM2's max_memory_restart; 0 = no limit. */
-export function toBytes(raw: unknown, source: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?$/i.exec(String(raw).trim());
-  const unit = UNITS[(m?.[2] ?? "").toUpperCase()];
-  if (!m || unit === undefined)
-    throw usageError(`${source} must be a size such as 512M, 1G or 800K, got '${raw}'`);
-  return Math.round(Number(m[1]) * unit);
-}
 
 // --- internal ---
 
@@ -340,178 +296,4 @@ function opt<K extends OptionKey>(
   extra: Partial<Pick<OptionSpec<K>, "alias" | "conventions" | "kind" | "valueHint">> = {},
 ): OptionSpec<K> {
   return { key, flag, description, fallback, parse, kind: "string", ...extra };
-}
-
-/** One option's value into `options`; returns where it came from. */
-function resolveOne<K extends OptionKey>(
-  spec: OptionSpec<K>,
-  layers: Layers,
-  config: Record<string, unknown>,
-  configName: string,
-  options: Partial<RunOptions>,
-): string {
-  const [raw, source] = pickLayer(spec, layers, config, configName);
-  options[spec.key] = raw === undefined ? spec.fallback : spec.parse(raw, source);
-  return raw === undefined ? "default" : source;
-}
-
-function pickLayer(
-  spec: OptionSpec,
-  layers: Layers,
-  config: Record<string, unknown>,
-  configName: string,
-): [unknown, string] {
-  const flagValue = layers.flags[spec.flag];
-  if (flagValue !== undefined)
-    return [flagValue, spec.alias ? `-${spec.alias}/--${spec.flag}` : `--${spec.flag}`];
-  for (const name of [envName(spec), ...(spec.conventions ?? [])]) {
-    const value = layers.env[name];
-    if (value !== undefined && value !== "") return [value, name];
-  }
-  const key = configKey(spec);
-  if (config[key] !== undefined) return [config[key], `${configName}: ${key}`];
-  return [undefined, "default"];
-}
-
-function checkTogether(o: RunOptions, sources: Sources): void {
-  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
-    const given = o.tlsCert === undefined ? sources.tlsKey : sources.tlsCert;
-    throw usageError(`${given} needs its pair: HTTPS takes both --tls-cert and --tls-key`);
-  }
-  if (o.maxRequestsJitter > 0 && o.maxRequests === 0) {
-    throw usageError(`${sources.maxRequestsJitter} needs --max-requests`);
-  }
-}
-
-const UNITS: Record<string, number> = { "": 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 };
-
-function wholeNumber(raw: unknown): number {
-  const s = String(raw).trim();
-  return /^\d+$/.test(s) ? Number(s) : Number.NaN;
-}
-
-function toWorkers(raw: unknown, source: string): number | "auto" {
-  if (String(raw).trim() === "auto") return "auto";
-  const n = wholeNumber(raw);
-  if (!(n >= 1 && n <= MAX_WORKERS)) {
-    throw usageError(`${source} must be a whole number from 1 to ${MAX_WORKERS} or auto, got '${raw}'`);
-  }
-  return n;
-}
-
-function toPort(raw: unknown, source: string): number {
-  const n = wholeNumber(raw);
-  // Port 0 would give every worker a different random port: reusePort needs one fixed port.
-  if (!(n >= 1 && n <= 65535))
-    throw usageError(`${source} must be a port number from 1 to 65535, got '${raw}'`);
-  return n;
-}
-
-function toHost(raw: unknown, source: string): string {
-  const host = String(raw).trim();
-  if (!host || /\s|\//.test(host))
-    throw usageError(`${source} must be a host name or IP address, got '${raw}'`);
-  return host;
-}
-
-function seconds(min: number) {
-  return (raw: unknown, source: string): number => {
-    const s = String(raw).trim();
-    const n = /^\d+(\.\d+)?$/.test(s) ? Number(s) : Number.NaN;
-    if (!(n >= min) || n > 86_400) {
-      const least = min === 0 ? "0 or more" : "more than 0";
-      throw usageError(`${source} must be a number of seconds, ${least} (at most 86400), got '${raw}'`);
-    }
-    return Math.round(n * 1000);
-  };
-}
-
-function toKeepAlive(raw: unknown, source: string): number {
-  const ms = seconds(0)(raw, source);
-  if (ms > MAX_IDLE_TIMEOUT_S * 1000) {
-    throw usageError(`${source} must be at most ${MAX_IDLE_TIMEOUT_S} seconds (Bun's limit), got '${raw}'`);
-  }
-  return ms;
-}
-
-function whole(raw: unknown, source: string): number {
-  const n = wholeNumber(raw);
-  if (!Number.isSafeInteger(n)) throw usageError(`${source} must be a whole number, 0 or more, got '${raw}'`);
-  return n;
-}
-
-function text(raw: unknown, source: string): string {
-  if (typeof raw !== "string" || raw.trim() === "") throw usageError(`${source} must not be empty`);
-  return raw;
-}
-
-function toBoolean(raw: unknown, source: string): boolean {
-  if (typeof raw === "boolean") return raw;
-  const s = String(raw).trim().toLowerCase();
-  if (["1", "true", "yes", "on"].includes(s)) return true;
-  if (["0", "false", "no", "off"].includes(s)) return false;
-  throw usageError(`${source} must be true or false, got '${raw}'`);
-}
-
-function oneOf<T extends string>(choices: readonly T[]) {
-  return (raw: unknown, source: string): T => {
-    const s = String(raw).trim() as T;
-    if (!choices.includes(s))
-      throw usageError(`${source} must be one of ${choices.join(", ")}, got '${raw}'`);
-    return s;
-  };
-}
-
-/** KEY=VALUE pairs: repeated flags arrive as an array, a config file may give an object. */
-function toEnv(raw: unknown, source: string): Record<string, string> {
-  if (raw && typeof raw === "object" && !Array.isArray(raw)) {
-    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [checkEnvName(k, source), String(v)]));
-  }
-  const pairs = Array.isArray(raw) ? raw : String(raw).split(/\n/);
-  const env: Record<string, string> = {};
-  for (const pair of pairs.map(String)) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw usageError(`${source} must be KEY=VALUE, got '${pair}'`);
-    env[checkEnvName(pair.slice(0, eq), source)] = pair.slice(eq + 1);
-  }
-  return env;
-}
-
-function checkEnvName(name: string, source: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw usageError(`${source}: '${name}' is not a variable name`);
-  return name;
-}
-
-/** --watch (true: the app's directory, marked as "."), --watch=a,b, or a list in a config file. */
-function toWatch(raw: unknown, source: string): string[] {
-  if (raw === true || raw === false) return raw ? ["."] : [];
-  if (!Array.isArray(raw)) {
-    const word = String(raw).trim().toLowerCase();
-    if (["true", "1", "yes", "on"].includes(word)) return ["."];
-    if (["false", "0", "no", "off"].includes(word)) return [];
-  }
-  const dirs = (Array.isArray(raw) ? raw.map(String) : String(raw).split(","))
-    .map((d) => d.trim())
-    .filter(Boolean);
-  if (dirs.length === 0) throw usageError(`${source} must name directories to watch, got '${raw}'`);
-  return dirs;
-}
-
-function suggest(key: string, known: string[]): string {
-  const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || distance(k, key) <= 2);
-  return near ? ` (did you mean '${near}'?)` : "";
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j] as number;
-      row[j] = Math.min(cur + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length] as number;
 }
