@@ -13,6 +13,7 @@
 
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { SupervisorError, usageError } from "../core/exit-codes.ts";
+import { readStat } from "./proc.ts";
 
 /** Write our pid to `path`, or throw a SupervisorError (exit code 2) if a live process owns it. */
 export function writePidfile(path: string): void {
@@ -89,12 +90,9 @@ export function processExists(pid: number): boolean {
     // EPERM: it exists but belongs to another user; that still owns the pidfile.
     if (code(error) !== "EPERM") return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return true; // no /proc (macOS): kill(pid, 0) said it exists
-  }
+  // No /proc (macOS), or gone this instant: kill(pid, 0) said it exists.
+  const state = readStat(pid)?.state;
+  return state === undefined || state !== "Z";
 }
 
 // --- internal ---
