@@ -1,7 +1,7 @@
 // A Snapshot in the Prometheus text exposition format (version 0.0.4): HELP and TYPE before each
 // family, base units (bytes, seconds), counters ending in _total.
 
-import { RESTART_REASONS } from "./reasons.ts";
+import { RESTART_REASONS } from "../core/types.ts";
 import type { HttpTotals, Snapshot } from "./types.ts";
 
 /** The Content-Type of renderMetrics' text. */

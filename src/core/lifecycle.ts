@@ -26,6 +26,7 @@ import type {
   State,
   WorkerRecord,
 } from "./types.ts";
+import { RESTART_REASONS } from "./types.ts";
 
 export function initialState(config: Config, now: number): State {
   return {
@@ -45,14 +46,10 @@ export function initialState(config: Config, now: number): State {
   };
 }
 
-/** Zero replacements for every reason (a fresh supervisor, or one not started yet). */
-export const noRestarts = (): Record<RestartReason, number> => ({
-  crash: 0,
-  timeout: 0,
-  memory: 0,
-  "max-requests": 0,
-  reload: 0,
-});
+/** Zero replacements for every reason (a fresh supervisor, or one not started yet); fromEntries
+ * forgets the keys, the list gives them all. */
+export const noRestarts = (): Record<RestartReason, number> =>
+  Object.fromEntries(RESTART_REASONS.map((reason) => [reason, 0])) as Record<RestartReason, number>;
 
 /** The most workers one supervisor runs (flags, config file, TTIN and `supervisor scale` alike). */
 export const MAX_WORKERS = 1024;
@@ -218,7 +215,7 @@ function workerReady(ctx: Ctx, w: WorkerRecord, startupMs: number | undefined): 
     const old = s.workers.find((x) => x.id === w.replacementOf);
     delete w.replacementOf;
     if (old) {
-      countRestart(ctx, old.slot, old.retiring === "max-memory" ? "memory" : (old.retiring ?? "reload"));
+      countRestart(ctx, old.slot, old.retiring ?? "reload");
       if (old.retiring === "reload" && s.reload) s.reload.replaced++;
       drainWorker(ctx, old, old.retiring ?? "replaced");
     }
@@ -281,7 +278,7 @@ function memorySampled(ctx: Ctx, samples: { id: number; rssBytes: number | undef
     w.overMemory = rssBytes > limit ? w.overMemory + 1 : 0;
     if (w.overMemory >= MEMORY_SAMPLES_OVER) {
       w.overMemory = 0;
-      retire(ctx, w, "max-memory");
+      retire(ctx, w, "memory");
     }
   }
   armMemorySampling(ctx);
@@ -435,7 +432,7 @@ function retire(ctx: Ctx, w: WorkerRecord, reason: RetireReason): void {
   if (w.replaceNotBefore !== undefined && ctx.now < w.replaceNotBefore) return;
   w.retiring = reason;
   const why =
-    reason === "max-memory"
+    reason === "memory"
       ? `RSS ${Math.round((w.rssBytes ?? 0) / 2 ** 20)} MiB above --max-memory ${Math.round(ctx.s.config.maxMemoryBytes / 2 ** 20)} MiB`
       : `${reason}, after ${w.requests} requests`;
   log(ctx, "info", `${label(w)} will be replaced (${why})`);

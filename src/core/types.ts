@@ -3,8 +3,15 @@
 /** A worker's life as the supervisor sees it. */
 export type WorkerPhase = "starting" | "ready" | "draining";
 
-/** Why a healthy worker is being replaced by a fresh one (rolling, never fewer ready than configured). */
-export type RetireReason = "reload" | "max-requests" | "max-memory";
+/** Why a worker was replaced, in the order they are shown: the label of
+ * supervisor_worker_restarts_total, the keys of a status's `restarts`, the status table's order.
+ * "memory" is --max-memory's. */
+export const RESTART_REASONS = ["crash", "timeout", "memory", "max-requests", "reload"] as const;
+export type RestartReason = (typeof RESTART_REASONS)[number];
+
+/** Why a healthy worker is being replaced by a fresh one (rolling, never fewer ready than configured):
+ * the restart reasons that are not deaths. */
+export type RetireReason = Exclude<RestartReason, "crash" | "timeout">;
 
 export interface WorkerRecord {
   /** Unique and increasing; never reused, unlike `slot`. */
@@ -48,9 +55,6 @@ export interface WorkerRecord {
   /** Why the supervisor itself sent SIGKILL, so the exit line does not guess "out of memory". */
   killReason?: string;
 }
-
-/** Why a worker was replaced: the label of supervisor_worker_restarts_total. */
-export type RestartReason = "crash" | "timeout" | "memory" | "max-requests" | "reload";
 
 export type SupervisorPhase = "booting" | "running" | "stopping";
 
@@ -139,7 +143,7 @@ export type HookCall =
 
 export type Effect =
   | { type: "spawn"; id: number; slot: number; heartbeatMs: number }
-  | { type: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" | "SIGQUIT" | "SIGUSR1" | "SIGUSR2" }
+  | { type: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" | "SIGUSR1" | "SIGUSR2" }
   | { type: "log"; level: LogLevel; message: string }
   | { type: "set-timer"; key: string; ms: number }
   | { type: "clear-timer"; key: string }
