@@ -48,7 +48,8 @@ export async function startSupervisor(
   };
 }
 
-/** Parse wrk's summary. */
+/** wrk's summary: the one parser of it (load, chaos and every bench script). Counts it did not print
+ * are 0; `readErrors` apart, as a connection-per-request run counts them differently. */
 export function parseWrk(out: string) {
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
@@ -57,9 +58,15 @@ export function parseWrk(out: string) {
     rps: num(/Requests\/sec:\s+([\d.]+)/),
     non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
     socketErrors: socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    readErrors: socket ? Number(socket[2]) : 0,
     /** 99th percentile latency in ms, when wrk ran with --latency. */
     p99Ms: latencyMs(/^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out)),
     socketDetail: socket?.[0] ?? "Socket errors: none",
+    /** wrk's error lines, on one line, when there were any. */
+    errorLines: out
+      .match(/^\s*(Socket errors|Non-2xx).*$/gm)
+      ?.join("; ")
+      .replace(/\s+/g, " "),
   };
 }
 
