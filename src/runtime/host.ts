@@ -1,5 +1,8 @@
-// The only module that starts or signals processes. It turns what happens to a worker process (its
-// IPC messages, its exit) into lifecycle events and hands them to `emit`; it decides nothing.
+// Starts and signals the worker processes (the supervisor's one other child is --pre-start's shell,
+// src/runtime/pre-start.ts; the config file's hooks run in the supervisor's own process). It turns
+// what happens to a worker process (its IPC messages, its exit) into lifecycle events and hands them
+// to `emit`; it decides nothing. workerLaunch is the one place a worker's command line and
+// environment are made.
 
 import type { Subprocess } from "bun";
 import type { RequestMetrics } from "../control/request-metrics.ts";

@@ -6,7 +6,7 @@ import { accessSync, closeSync, constants, openSync, readFileSync, readSync, sta
 import { dirname, resolve } from "node:path";
 import type { LoadedConfig } from "../config/file.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "../config/options.ts";
-import { parseAdminSpec } from "../control/admin.ts";
+import { parseAdminSpec, startAdminServer } from "../control/admin.ts";
 import { defaultControlPath } from "../control/paths.ts";
 import type { RequestMetrics } from "../control/request-metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
@@ -77,7 +77,9 @@ export async function startRun(
       cleanup.push(() => removePidfile(resolve(options.pidfile as string)));
     }
     let reaper: Reaper | undefined;
-    // Optional parts are imported only when asked for: start-up time is part of every launch.
+    // Optional parts are imported only when asked for (the reaper, request metrics, --watch, notify,
+    // --pre-start): start-up time is part of every launch. Not the admin server: its address is
+    // checked with everything else before anything starts, so src/control/admin.ts is loaded anyway.
     if (process.pid === 1 || options.init) {
       // PID 1 gets orphans reparented to it and no default signal actions: do an init's work.
       const { startReaper } = await import("../os/reaper.ts");
@@ -94,9 +96,7 @@ export async function startRun(
     const late = lateActions(() => supervision, requestMetrics);
     const control = await openControlSocket(options, late, logger);
     if (control) cleanup.push(() => control.stop());
-    const adminServer = admin
-      ? (await import("../control/admin.ts")).startAdminServer(options.admin as string, late)
-      : undefined;
+    const adminServer = admin ? startAdminServer(options.admin as string, late) : undefined;
     if (adminServer) cleanup.push(() => adminServer.stop());
     // Watching starts before any worker: a directory that cannot be watched ends the start here.
     if (options.watch.length > 0) {
