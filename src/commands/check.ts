@@ -7,7 +7,7 @@ import { heartbeatInterval } from "../core/timings.ts";
 import type { Event } from "../core/types.ts";
 import { availableCpus } from "../os/cpus.ts";
 import { createWorkerHost } from "../runtime/host.ts";
-import { checkRunnable } from "../runtime/start.ts";
+import { checkRunnable } from "../runtime/preflight.ts";
 import { resolveFromCli, runArgs } from "./run.ts";
 
 export const checkCommand = defineCommand({

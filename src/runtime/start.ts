@@ -1,17 +1,17 @@
 // What `supervisor run` does with resolved options, in order: check everything that can be checked
-// before a process starts (each failure is one line and an exit code, with nothing left behind), run
+// before a process starts (src/runtime/preflight.ts, then the port, the pidfile and the control
+// socket; each failure is one line and an exit code, with nothing left behind), run
 // --pre-start, then supervise the workers until they are all gone, and clean up.
 
-import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/file.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "../config/options.ts";
-import { parseAdminSpec, startAdminServer } from "../control/admin.ts";
+import { startAdminServer } from "../control/admin.ts";
 import { defaultControlPath } from "../control/paths.ts";
 import type { RequestMetrics } from "../control/request-metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import type { ControlActions, Snapshot } from "../control/types.ts";
-import { ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
+import { ExitCode, SupervisorError } from "../core/exit-codes.ts";
 import { noRestarts } from "../core/lifecycle.ts";
 import { isTrackedChild } from "../os/children.ts";
 import { availableCpus } from "../os/cpus.ts";
@@ -19,10 +19,10 @@ import { removePidfile, writePidfile } from "../os/pidfile.ts";
 import { claimPort } from "../os/port-claim.ts";
 import { assertPortFree } from "../os/port-probe.ts";
 import type { Reaper } from "../os/reaper.ts";
-import { resolveIdentity } from "../os/users.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { type Supervision, type SupervisionHooks, superviseWorkers } from "./loop.ts";
+import { checkEntry, checkRunnable } from "./preflight.ts";
 import { startupSignals } from "./signals.ts";
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
@@ -79,7 +79,8 @@ export async function startRun(
     let reaper: Reaper | undefined;
     // Optional parts are imported only when asked for (the reaper, request metrics, --watch, notify,
     // --pre-start): start-up time is part of every launch. Not the admin server: its address is
-    // checked with everything else before anything starts, so src/control/admin.ts is loaded anyway.
+    // checked with everything else before anything starts (src/runtime/preflight.ts), so
+    // src/control/admin.ts is loaded anyway.
     if (process.pid === 1 || options.init) {
       // PID 1 gets orphans reparented to it and no default signal actions: do an init's work.
       const { startReaper } = await import("../os/reaper.ts");
@@ -176,20 +177,6 @@ export async function startRun(
     await runCleanup();
     throw error;
   }
-}
-
-/** Every check that needs no process and no port (shared with `supervisor check`). */
-export function checkRunnable(options: RunOptions) {
-  if (options.chdir) changeDirectory(options.chdir);
-  const entry = checkEntry(options.entry);
-  if (options.tlsCert && options.tlsKey) checkTls(options.tlsCert, options.tlsKey);
-  for (const dir of options.watch) checkWatchDir(dir === "." ? dirname(entry) : dir);
-  const identity = resolveIdentity(options.user, options.group);
-  const admin = options.admin === undefined ? undefined : parseAdminSpec(options.admin);
-  if (admin && admin.port === options.port) {
-    throw usageError(`--admin port ${admin.port} is the app's port; give the admin endpoint its own`);
-  }
-  return { entry, identity, admin };
 }
 
 // --- internal ---
@@ -339,93 +326,4 @@ function workerCount(options: RunOptions, sources: Sources): { workers: number; 
   if (options.workers !== "auto") return { workers: options.workers, how: `from ${sources.workers}` };
   const cpus = availableCpus();
   return { workers: cpus.count, how: `auto: ${cpus.reason}` };
-}
-
-function changeDirectory(dir: string): void {
-  try {
-    process.chdir(dir);
-  } catch {
-    throw usageError(`--chdir: cannot change to directory ${dir}`);
-  }
-}
-
-/** The entry's absolute path, or a usage error naming what is wrong with it. */
-function checkEntry(entry: string): string {
-  const path = resolve(entry);
-  let isFile: boolean;
-  try {
-    isFile = statSync(path).isFile();
-  } catch {
-    throw usageError(`app file not found: ${entry}`);
-  }
-  if (!isFile) throw usageError(`app entry is not a file: ${entry}`);
-  checkReadable(path, "app file", entry);
-  if (holdsBinaryData(path)) {
-    throw usageError(`app file is not JavaScript or TypeScript (it holds binary data): ${entry}`);
-  }
-  return path;
-}
-
-/** A NUL byte or bytes that are not UTF-8 in the file's first 8 KiB: no module source looks like that,
- * and the parser's error would echo those bytes to the operator's terminal. */
-function holdsBinaryData(path: string): boolean {
-  const fd = openSync(path, "r");
-  try {
-    const head = Buffer.alloc(8192);
-    const n = readSync(fd, head, 0, head.length, 0);
-    const bytes = head.subarray(0, n);
-    if (bytes.includes(0)) return true;
-    // A multi-byte character cut at the 8 KiB boundary is not a reason to refuse.
-    const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(0, Math.max(0, n - 4)));
-    return text.includes("\ufffd");
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A certificate and key the workers can serve with: parsed here (node:crypto, loaded only for TLS:
- * ~10 ms to load, ~2.5 ms to parse and match an RSA-2048 pair), so garbage is one usage line before
- * any worker starts, not a boot failure of every worker. */
-function checkTls(certPath: string, keyPath: string): void {
-  checkReadable(certPath, "--tls-cert");
-  checkReadable(keyPath, "--tls-key");
-  const { X509Certificate, createPrivateKey } = require("node:crypto") as typeof import("node:crypto");
-  const firstLine = (error: unknown) =>
-    (error instanceof Error ? error.message : String(error)).split("\n")[0];
-  let cert: import("node:crypto").X509Certificate;
-  let key: import("node:crypto").KeyObject;
-  try {
-    cert = new X509Certificate(readFileSync(certPath));
-  } catch (error) {
-    throw usageError(`--tls-cert ${certPath} is not a PEM certificate (${firstLine(error)})`);
-  }
-  try {
-    key = createPrivateKey(readFileSync(keyPath));
-  } catch (error) {
-    throw usageError(`--tls-key ${keyPath} is not an unencrypted PEM private key (${firstLine(error)})`);
-  }
-  if (!cert.checkPrivateKey(key)) {
-    throw usageError(`--tls-key ${keyPath} does not belong to the certificate in --tls-cert ${certPath}`);
-  }
-}
-
-/** --watch: a directory that exists, checked before any worker starts. */
-function checkWatchDir(dir: string): void {
-  let isDir: boolean;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    throw usageError(`--watch: directory not found: ${dir}`);
-  }
-  if (!isDir) throw usageError(`--watch: not a directory: ${dir}`);
-}
-
-function checkReadable(path: string, what: string, shown = path): void {
-  try {
-    if (!statSync(path).isFile()) throw new Error("not a file");
-    accessSync(path, constants.R_OK);
-  } catch (error) {
-    if (error instanceof SupervisorError) throw error;
-    throw usageError(`${what} is missing or not a readable file: ${shown}`);
-  }
 }
