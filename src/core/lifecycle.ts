@@ -26,7 +26,7 @@ import type {
   State,
   WorkerRecord,
 } from "./types.ts";
-import { RESTART_REASONS } from "./types.ts";
+import { RESTART_REASON_OF, RESTART_REASONS } from "./types.ts";
 
 export function initialState(config: Config, now: number): State {
   return {
@@ -215,7 +215,7 @@ function workerReady(ctx: Ctx, w: WorkerRecord, startupMs: number | undefined): 
     const old = s.workers.find((x) => x.id === w.replacementOf);
     delete w.replacementOf;
     if (old) {
-      countRestart(ctx, old.slot, old.retiring ?? "reload");
+      countRestart(ctx, old.slot, RESTART_REASON_OF[old.retiring ?? "reload"]);
       if (old.retiring === "reload" && s.reload) s.reload.replaced++;
       drainWorker(ctx, old, old.retiring ?? "replaced");
     }
@@ -278,7 +278,7 @@ function memorySampled(ctx: Ctx, samples: { id: number; rssBytes: number | undef
     w.overMemory = rssBytes > limit ? w.overMemory + 1 : 0;
     if (w.overMemory >= MEMORY_SAMPLES_OVER) {
       w.overMemory = 0;
-      retire(ctx, w, "memory");
+      retire(ctx, w, "max-memory");
     }
   }
   armMemorySampling(ctx);
@@ -432,7 +432,7 @@ function retire(ctx: Ctx, w: WorkerRecord, reason: RetireReason): void {
   if (w.replaceNotBefore !== undefined && ctx.now < w.replaceNotBefore) return;
   w.retiring = reason;
   const why =
-    reason === "memory"
+    reason === "max-memory"
       ? `RSS ${Math.round((w.rssBytes ?? 0) / 2 ** 20)} MiB above --max-memory ${Math.round(ctx.s.config.maxMemoryBytes / 2 ** 20)} MiB`
       : `${reason}, after ${w.requests} requests`;
   log(ctx, "info", `${label(w)} will be replaced (${why})`);

@@ -9,9 +9,17 @@ export type WorkerPhase = "starting" | "ready" | "draining";
 export const RESTART_REASONS = ["crash", "timeout", "memory", "max-requests", "reload"] as const;
 export type RestartReason = (typeof RESTART_REASONS)[number];
 
-/** Why a healthy worker is being replaced by a fresh one (rolling, never fewer ready than configured):
- * the restart reasons that are not deaths. */
-export type RetireReason = Exclude<RestartReason, "crash" | "timeout">;
+/** Why a healthy worker is being replaced by a fresh one (rolling, never fewer ready than configured),
+ * named after what asked for it (the log says "stopped (max-memory)"). */
+export type RetireReason = "reload" | "max-requests" | "max-memory";
+
+/** The restart reason a retirement is counted under: the same word, but --max-memory's counter is
+ * "memory" (the label dashboards already scrape). The one place the two words differ. */
+export const RESTART_REASON_OF: Record<RetireReason, RestartReason> = {
+  reload: "reload",
+  "max-requests": "max-requests",
+  "max-memory": "memory",
+};
 
 export interface WorkerRecord {
   /** Unique and increasing; never reused, unlike `slot`. */
