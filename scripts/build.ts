@@ -1,6 +1,7 @@
 // `bun run build`: writes the standalone executable dist/supervisor.
-// The supervisor itself never runs user code in its own process, so it loads no bunfig.toml (a
-// preload there would run in the parent) and no .env; workers run as the bun CLI (BUN_BE_BUN=1) and
+// The supervisor's own process runs no app code: only the config file and its hooks (onReady,
+// onWorkerExit), which it imports itself. So it loads no bunfig.toml (a preload there would run in
+// the parent, before the signals are ours) and no .env; workers run as the bun CLI (BUN_BE_BUN=1) and
 // get the app's bunfig, tsconfig, package.json and .env exactly as `bun app.ts` would (docs/DESIGN.md).
 // Never `strip` the result: that removes the embedded program and leaves plain bun.
 import { $ } from "bun";

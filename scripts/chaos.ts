@@ -3,7 +3,7 @@
 // Then 1,000 more restarts of a 16-worker supervisor, as fast as it allows without crash-loop backoff
 // (only workers older than 1 s are killed), comparing the parent's open fds and RSS before and after.
 // Usage: bun scripts/chaos.ts [seconds=30] [restarts=1000] [workers=4]
-import { readStat } from "../src/proc.ts";
+import { readStat } from "../src/os/proc.ts";
 import { childPids, openFds, rssKiB, startSupervisor, waitFor } from "./lib/proc.ts";
 
 const [seconds = 30, restarts = 1000, workers = 4] = process.argv.slice(2).map(Number);

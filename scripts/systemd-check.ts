@@ -18,6 +18,7 @@
 
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { waitFor as waitUntil } from "../test/helpers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -48,19 +49,9 @@ const workerPids = () => {
 };
 const log = (line: string) => console.log(`systemd-check: ${line}`);
 
-async function waitFor<T>(check: () => T | Promise<T>, what: string, ms = 30_000): Promise<NonNullable<T>> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch {
-      // not yet
-    }
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
-}
+/** Each check runs commands in the container: poll every 100 ms, for up to 30 s by default. */
+const waitFor = <T>(check: () => T | Promise<T>, what: string, ms = 30_000) =>
+  waitUntil(check, what, ms, 100);
 
 /** README's unit: the ```ini block that starts with the unit's path comment. */
 function readmeUnit(): string {

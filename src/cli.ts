@@ -4,8 +4,9 @@
 
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { describeError, ExitCode, usageError } from "./exit-codes.ts";
-import { startupSignals } from "./signals.ts";
+import { scanArgs } from "./commands/argv.ts";
+import { describeError, ExitCode, usageError } from "./core/exit-codes.ts";
+import { startupSignals } from "./runtime/signals.ts";
 
 /** Loaded on demand: `supervisor run` starts without evaluating the control client, and `status`
  * without the lifecycle (start-up time is part of every launch and every restart of the service). */
@@ -28,7 +29,7 @@ const main = defineCommand({
 
 export async function cli(argv: string[]): Promise<number> {
   const name = argv.find((a) => !a.startsWith("-"));
-  // `run` owns its signals from the first moment, before the config file loads (src/signals.ts).
+  // `run` owns its signals from the first moment, before the config file loads (src/runtime/signals.ts).
   if (name === "run" && !argv.includes("--help") && !argv.includes("-h")) startupSignals();
   try {
     const load = name && Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;
@@ -49,14 +50,11 @@ export async function cli(argv: string[]): Promise<number> {
           : "missing a command, e.g. supervisor run app.ts -w 4",
       );
     }
-    // Only `scale` takes a negative number (`scale -1`); elsewhere `-1` is a typo'd flag.
-    const negatives = name === "scale";
-    rejectUnknownFlags(
-      argv.slice(argv.indexOf(name as string) + 1),
-      (await resolveArgs(sub)) ?? {},
-      negatives,
-    );
-    const { result } = await runCitty(sub, { rawArgs: argv.slice(argv.indexOf(name as string) + 1) });
+    const rawArgs = argv.slice(argv.indexOf(name as string) + 1);
+    // citty keeps unknown flags silently (src/commands/argv.ts). Only `scale` takes a negative
+    // number (`scale -1`); elsewhere `-1` is a typo'd flag.
+    scanArgs(rawArgs, (await resolveArgs(sub)) ?? {}, name === "scale");
+    const { result } = await runCitty(sub, { rawArgs });
     return typeof result === "number" ? result : ExitCode.OK;
   } catch (error) {
     return reportError(error);
@@ -71,35 +69,6 @@ const plain = (text: string, tty: boolean | undefined) => (tty ? text : Bun.stri
 async function resolveArgs(cmd: CommandDef<ArgsDef>): Promise<ArgsDef | undefined> {
   const args = cmd.args;
   return typeof args === "function" ? await args() : await args;
-}
-
-/** citty keeps unknown flags silently; a typo like `--worker 4` must not start 1 worker instead. */
-function rejectUnknownFlags(rawArgs: string[], argsDef: ArgsDef, negativeValues: boolean): void {
-  const takesValue = new Set<string>();
-  const known = new Set<string>();
-  for (const [key, def] of Object.entries(argsDef)) {
-    if (def.type === "positional") continue;
-    const alias = "alias" in def ? def.alias : undefined;
-    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
-    for (const n of [key, ...aliases]) {
-      known.add(n);
-      if (def.type === "string" || def.type === "enum") takesValue.add(n);
-    }
-    // citty turns `--no-access-log` into access-log = false.
-    if (def.type === "boolean") known.add(`no-${key}`);
-  }
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i] as string;
-    if (arg === "--") return;
-    // For `scale`, a negative number is a value (`supervisor scale -1`), never a flag.
-    if (!arg.startsWith("-") || arg === "-" || (negativeValues && /^-\d+$/.test(arg))) continue;
-    const flag = arg.replace(/^--?/, "").split("=")[0] as string;
-    if (!known.has(flag)) throw usageError(`unknown option '${arg.split("=")[0]}' (see --help)`);
-    if (takesValue.has(flag) && !arg.includes("=")) {
-      if (i + 1 >= rawArgs.length) throw usageError(`option '${arg}' needs a value`);
-      i++;
-    }
-  }
 }
 
 function reportError(error: unknown): number {

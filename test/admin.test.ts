@@ -1,8 +1,8 @@
 // The admin endpoint (--admin): metrics and Kubernetes probes from the supervisor's own port,
 // against a fake ControlActions. Ports come from 19000-19999.
 import { afterEach, describe, expect, test } from "bun:test";
-import { type AdminServer, parseAdminSpec, startAdminServer } from "../src/admin.ts";
-import { SupervisorError } from "../src/exit-codes.ts";
+import { type AdminServer, parseAdminSpec, startAdminServer } from "../src/control/admin.ts";
+import { SupervisorError } from "../src/core/exit-codes.ts";
 import { fakeActions } from "./fake-control.ts";
 
 const servers: AdminServer[] = [];

@@ -20,7 +20,7 @@ import { controlDir, defaultControlPath } from "../src/control/paths.ts";
 import { type ControlServer, startControlServer } from "../src/control/server.ts";
 import { renderStatus } from "../src/control/status-table.ts";
 import type { ControlActions } from "../src/control/types.ts";
-import { SupervisorError } from "../src/exit-codes.ts";
+import { SupervisorError } from "../src/core/exit-codes.ts";
 import { fakeActions, SNAPSHOT } from "./fake-control.ts";
 import { ROOT, reachableBinary, removeReachableBinary, waitFor } from "./helpers.ts";
 

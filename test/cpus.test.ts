@@ -14,7 +14,7 @@ import {
   parseCpuList,
   parseCpuMax,
   parseProcSelfCgroup,
-} from "../src/cpus.ts";
+} from "../src/os/cpus.ts";
 import { ROOT, waitFor } from "./helpers.ts";
 
 const temps: string[] = [];
@@ -177,7 +177,7 @@ describe("cgroup files", () => {
 
 /** Run availableCpus() in a fresh bun process, optionally under a wrapper command. */
 async function cpusInSubprocess(prefix: string[]): Promise<{ count: number; reason: string }> {
-  const code = `const { availableCpus } = await import(${JSON.stringify(join(ROOT, "src", "cpus.ts"))}); console.log(JSON.stringify(availableCpus()));`;
+  const code = `const { availableCpus } = await import(${JSON.stringify(join(ROOT, "src", "os", "cpus.ts"))}); console.log(JSON.stringify(availableCpus()));`;
   await using proc = Bun.spawn([...prefix, process.execPath, "-e", code], { stdout: "pipe", stderr: "pipe" });
   const [out, err, exit] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
   expect({ exit, err }).toEqual({ exit: 0, err: "" });

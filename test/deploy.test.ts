@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { zombieChildren } from "../src/reaper.ts";
+import { zombieChildren } from "../src/os/reaper.ts";
 import {
   childPids,
   fixture,

@@ -2,17 +2,10 @@
 // one error line through the logger, no worker left, pidfile and control socket removed, exit 1; and
 // signals are handled from the first moment (config loading, --pre-start), as tini does.
 import { afterAll, describe, expect, test } from "bun:test";
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { processTable } from "../src/os/proc.ts";
 import { fixture, get, isAlive, type Running, startSupervisor, waitFor } from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
@@ -74,7 +67,7 @@ describe("failure protocol", () => {
     const p = project();
     await using sup = startSupervisor(
       ["run", "app.ts", "-w", "2", "--log-format", "json", "--pidfile", p.pidfile, "--control", p.socket],
-      // Test-only fault injection (src/supervisor.ts): the loop throws at the first signal event.
+      // Test-only fault injection (src/runtime/loop.ts): the loop throws at the first signal event.
       { cwd: p.dir, env: { SUPERVISOR_TEST_FAULT: "signal" } },
     );
     await sup.waitForOutput(READY);
@@ -147,16 +140,7 @@ describe("signals from the first moment", () => {
   };
   /** A live (not zombie) process in the group: kill(-pgid, 0) would count zombies nobody reaped yet. */
   const groupAlive = (pgid: number) =>
-    readdirSync("/proc").some((entry) => {
-      if (!/^\d+$/.test(entry)) return false;
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return Number(pgrp) === pgid && state !== "Z";
-      } catch {
-        return false; // gone meanwhile
-      }
-    });
+    processTable().some((stat) => stat.pgrp === pgid && stat.state !== "Z");
 
   test("TERM during --pre-start stops it, starts no worker, removes the pidfile and socket, exit 0", async () => {
     const p = project();

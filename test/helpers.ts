@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { childProcesses, isAlive } from "../src/proc.ts";
+import { childProcesses, isAlive } from "../src/os/proc.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const FIXTURES = join(import.meta.dir, "fixtures");
@@ -107,11 +107,13 @@ export function freePort(): number {
   return port;
 }
 
-/** Poll `check` until it returns a truthy value or the deadline passes. */
+/** Poll `check` until it returns a truthy value or the deadline passes (a throw counts as not yet).
+ * The one waitFor of the tests and the scripts (scripts/lib/proc.ts hands it on). */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
   what: string,
   timeoutMs = 10_000,
+  intervalMs = 20,
 ): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
@@ -122,7 +124,7 @@ export async function waitFor<T>(
     } catch (error) {
       last = error;
     }
-    await Bun.sleep(20);
+    await Bun.sleep(intervalMs);
   }
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last})` : ""}`,

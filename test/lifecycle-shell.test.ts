@@ -1,9 +1,10 @@
 // The core's decisions as the shell carries them out, with real processes: start-up lines, reload
 // answers and deadlines, --max-memory sampling.
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sampleResidentBytes } from "../src/os/proc.ts";
 import { fixture, get, pidOf, ROOT, startSupervisor, waitFor } from "./helpers.ts";
 
 /** `supervisor ...args` from source, to its exit. */
@@ -123,13 +124,10 @@ describe("--max-memory samples memory itself", () => {
     let peak = 0;
     await waitFor(
       () => {
-        try {
-          const pages = Number(readFileSync(`/proc/${leaking}/statm`, "latin1").split(" ")[1]);
-          peak = Math.max(peak, pages * 4096);
-          return false;
-        } catch {
-          return true; // replaced and gone
-        }
+        const bytes = leaking === undefined ? undefined : sampleResidentBytes(leaking);
+        if (bytes === undefined) return true; // replaced and gone
+        peak = Math.max(peak, bytes);
+        return false;
       },
       "the leaking worker to be replaced",
       30_000,

@@ -1,7 +1,7 @@
 // renderMetrics against a fixed snapshot: exact samples, and text that parses line by line per the
 // Prometheus text exposition format (0.0.4).
 import { describe, expect, test } from "bun:test";
-import { renderMetrics } from "../src/metrics.ts";
+import { renderMetrics } from "../src/control/metrics.ts";
 import { SNAPSHOT } from "./fake-control.ts";
 import { parseExposition } from "./prometheus.ts";
 

@@ -5,8 +5,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExitCode, SupervisorError } from "../src/exit-codes.ts";
-import { processExists, readPidfile, removePidfile, writePidfile } from "../src/pidfile.ts";
+import { ExitCode, SupervisorError } from "../src/core/exit-codes.ts";
+import { processExists, readPidfile, removePidfile, writePidfile } from "../src/os/pidfile.ts";
 import { ROOT } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pidfile-"));
@@ -91,7 +91,7 @@ describe("writePidfile", () => {
   test("two processes racing for one pidfile: exactly one wins, the other exits 2 naming the winner", async () => {
     const path = fresh();
     const script = `
-      const { writePidfile } = await import(${JSON.stringify(join(ROOT, "src", "pidfile.ts"))});
+      const { writePidfile } = await import(${JSON.stringify(join(ROOT, "src", "os", "pidfile.ts"))});
       try { writePidfile(process.argv[1]); console.log("won"); }
       catch (e) { console.log(e.message); process.exit(e.exitCode); }
       await Bun.stdin.text(); // hold the pidfile while alive

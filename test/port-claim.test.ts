@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { claimPort } from "../src/port-claim.ts";
+import { claimPort } from "../src/os/port-claim.ts";
 import { fixture, freePort, get, isAlive, startSupervisor, waitFor } from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;

@@ -6,8 +6,8 @@ import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseStat } from "../src/proc.ts";
-import { decodeWaitStatus } from "../src/reaper.ts";
+import { parseStat } from "../src/os/proc.ts";
+import { decodeWaitStatus } from "../src/os/reaper.ts";
 import { fixture, startSupervisor } from "./helpers.ts";
 
 const FIXTURE = fixture("reaper-fixture.ts");

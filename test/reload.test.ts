@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readStat } from "../src/proc.ts";
+import { readStat } from "../src/os/proc.ts";
 import {
   distinctPids,
   fixture,

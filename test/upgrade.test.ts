@@ -12,7 +12,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { systemdWithoutNotify } from "../src/upgrade.ts";
+import { systemdWithoutNotify } from "../src/runtime/upgrade.ts";
 import {
   childPids,
   ensureBinary,

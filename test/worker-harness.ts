@@ -1,16 +1,13 @@
-// Start workers the way host.ts does — `bun -e <stub> <entry>` with the worker's code and its config in
+// Start workers the way src/runtime/host.ts does (its workerLaunch) — `bun -e <stub> <entry>` with the worker's code and its config in
 // the environment, an IPC channel — without the supervisor, so worker features can be tested with
 // any WorkerConfig. The test process plays the supervisor: it is the workers' parent and parentPid.
 // Every worker is SIGKILLed when the `await using` scope ends.
 
-import { workerCommand } from "../src/host.ts";
+import { workerLaunch } from "../src/runtime/host.ts";
 import type { WorkerConfig, WorkerMessage } from "../src/worker/protocol.ts";
-import { workerJavaScript } from "../src/worker/source.ts";
 import { collectOutput, freePort, ROOT } from "./helpers.ts";
 
 const transpile = (source: string) => new Bun.Transpiler({ loader: "ts" }).transformSync(source);
-/** The worker's code exactly as host.ts gets it (there at bundle time, through a macro). */
-const workerJs = workerJavaScript();
 
 export interface HarnessWorker {
   proc: Bun.Subprocess;
@@ -46,7 +43,7 @@ export interface HarnessOptions {
 
 export function startWorkers(entry: string, options: HarnessOptions = {}): Workers {
   const port = options.port ?? freePort();
-  const js = options.workerSource === undefined ? workerJs : transpile(options.workerSource);
+  const js = options.workerSource === undefined ? undefined : transpile(options.workerSource);
   const workers = Array.from({ length: options.workers ?? 1 }, (_, slot) => {
     const config: WorkerConfig = {
       entry,
@@ -67,17 +64,10 @@ export function startWorkers(entry: string, options: HarnessOptions = {}): Worke
       ...options.config,
     };
     const messages: WorkerMessage[] = [];
-    const proc = Bun.spawn(workerCommand(entry), {
+    const launch = workerLaunch(config, { ...process.env, ...options.env }, { js });
+    const proc = Bun.spawn(launch.cmd, {
       cwd: options.cwd ?? ROOT,
-      env: {
-        ...process.env,
-        ...options.env,
-        PORT: String(port),
-        SUPERVISOR_WORKER_ID: String(slot),
-        SUPERVISOR_WORKER_CONFIG: JSON.stringify(config),
-        SUPERVISOR_WORKER_JS: js,
-        BUN_BE_BUN: "1",
-      },
+      env: launch.env,
       stdio: ["ignore", options.stdout ?? "pipe", "pipe"],
       serialization: "json",
       ipc: (message: WorkerMessage) => {

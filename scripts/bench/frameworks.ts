@@ -67,7 +67,7 @@ async function ceiling(app: (typeof APPS)[number], shared = false) {
       stdio: ["ignore", "ignore", "inherit"],
     }),
   );
-  for (const p of new Set(ports)) await waitForAsync(() => answers(p), `plain ${app.name} on ${p}`);
+  for (const p of new Set(ports)) await waitFor(() => answers(p), `plain ${app.name} on ${p}`, 15_000);
   const result = await wrkAll(ports.map((p) => `http://127.0.0.1:${p}/`));
   for (const proc of procs) proc.kill("SIGKILL");
   await Promise.all(procs.map((proc) => proc.exited));
@@ -115,14 +115,6 @@ async function termToExit(app: (typeof APPS)[number]) {
   const t0 = performance.now();
   const code = await sup.stop();
   return { ms: Math.round(performance.now() - t0), code };
-}
-
-async function waitForAsync(check: () => Promise<boolean>, what: string, timeoutMs = 15_000) {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }
 
 const median = (xs: number[]) => {

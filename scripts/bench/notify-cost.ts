@@ -1,11 +1,11 @@
-// What systemd notify support costs (src/notify.ts): loading the module and opening the socket
+// What systemd notify support costs (src/runtime/notify.ts): loading the module and opening the socket
 // through bun:ffi (once, only when NOTIFY_SOCKET is set), then each message.
 //   bun scripts/bench/notify-cost.ts [messages]
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/runtime/log.ts";
 import { notifyReceiver } from "../../test/notify-receiver.ts";
 
 const count = Number(process.argv[2] ?? 100_000);
@@ -15,7 +15,7 @@ const logger = await createLogger({ format: "pretty", level: "warn" });
 
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-const { systemdNotifier } = await import("../../src/notify.ts");
+const { systemdNotifier } = await import("../../src/runtime/notify.ts");
 const notifier = systemdNotifier(logger, { NOTIFY_SOCKET: receiver.address });
 const loadMs = performance.now() - t0;
 const loadCpu = process.cpuUsage(cpu0);

@@ -6,8 +6,8 @@
 import { copyFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { workerLaunch } from "../../src/runtime/host.ts";
 import type { WorkerConfig } from "../../src/worker/protocol.ts";
-import { workerJavaScript } from "../../src/worker/source.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const runs = Number(process.env.RUNS ?? 15);
@@ -23,32 +23,29 @@ const serveAndExit = `const app=(await import(${JSON.stringify(app)})).default;c
 const ffi = `const {dlopen}=require("bun:ffi");dlopen("libc.so.6",{prctl:{args:["i32","u64","u64","u64","u64"],returns:"i32"},getppid:{args:[],returns:"i32"}}).symbols.prctl(1,15,0,0,0)`;
 
 // The supervisor's real worker: src/worker/ bundled into one script in the environment, run by a `-e`
-// stub, exactly as src/host.ts starts it.
-const workerJs = workerJavaScript();
-const stub = `await (async()=>{}).constructor("require",process.env.SUPERVISOR_WORKER_JS)(require)`;
-const workerEnv = (p: number) => ({
-  ...asBun,
-  PORT: String(p),
-  SUPERVISOR_WORKER_ID: "0",
-  SUPERVISOR_WORKER_JS: workerJs,
-  SUPERVISOR_WORKER_CONFIG: JSON.stringify({
-    entry: app,
-    port: p,
-    host: "127.0.0.1",
-    slot: 0,
-    parentPid: process.pid,
-    gracefulTimeoutMs: 1000,
-    bootTimeoutMs: 30_000,
-    heartbeatMs: 0,
-    maxRequests: 0,
-    maxRequestsJitter: 0,
-    accessLog: false,
-    logFormat: "pretty",
-    idleTimeout: { seconds: 30, explicit: false },
-    maxBody: { bytes: 128 * 2 ** 20, explicit: false },
-    development: false,
-  } satisfies WorkerConfig),
-});
+// stub, exactly as src/runtime/host.ts starts it (its workerLaunch), here under the binary.
+const worker = (p: number) =>
+  workerLaunch(
+    {
+      entry: app,
+      port: p,
+      host: "127.0.0.1",
+      slot: 0,
+      parentPid: process.pid,
+      gracefulTimeoutMs: 1000,
+      bootTimeoutMs: 30_000,
+      heartbeatMs: 0,
+      maxRequests: 0,
+      maxRequestsJitter: 0,
+      accessLog: false,
+      logFormat: "pretty",
+      idleTimeout: { seconds: 30, explicit: false },
+      maxBody: { bytes: 128 * 2 ** 20, explicit: false },
+      development: false,
+    } satisfies WorkerConfig,
+    asBun,
+    { executable: bin },
+  );
 
 interface Piece {
   name: string;
@@ -87,8 +84,7 @@ const pieces: Piece[] = [
   },
   {
     name: "supervisor worker (src/worker/main.ts), spawn to IPC ready",
-    cmd: [bin, "-e", stub, app],
-    env: workerEnv(port + 3),
+    ...worker(port + 3),
     ipc: true,
   },
   ...[1, 4].flatMap((n): Piece[] => [

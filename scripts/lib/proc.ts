@@ -1,14 +1,16 @@
-// Small /proc readers and process helpers shared by the load and chaos scripts (Linux).
+// Process helpers of the load, chaos and bench scripts (Linux): the tests' own (test/helpers.ts:
+// waitFor, startSupervisor, childPids) and /proc readings over src/os/proc.ts, plus wrk's summary.
 import { readdirSync } from "node:fs";
-import { childProcesses, readStat, residentBytes } from "../../src/proc.ts";
+import { readStat, residentBytes } from "../../src/os/proc.ts";
+import {
+  childPids,
+  ensureBinary,
+  startSupervisor as startTestSupervisor,
+  waitFor,
+} from "../../test/helpers.ts";
 
+export { childPids, waitFor };
 export const ROOT = new URL("../..", import.meta.url).pathname;
-
-/** Live (non-zombie) children of `pid`. */
-export const childPids = (pid: number) =>
-  childProcesses(pid)
-    .filter((child) => child.state !== "Z")
-    .map((child) => child.pid);
 
 export const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
@@ -20,56 +22,34 @@ export function cpuTicks(pid: number): number {
   return stat ? stat.utime + stat.stime : 0;
 }
 
-export async function waitFor<T>(check: () => T, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    const value = check();
-    if (value) return value as NonNullable<T>;
-    await Bun.sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Start the compiled supervisor (built if missing) in its own process group; output is collected. */
+/** Start the compiled supervisor (built when missing or older than the source) with test/helpers.ts's
+ * startSupervisor, and wait for its ready line; `stop()` sends TERM, waits, then kills what is left of
+ * its process group. */
 export async function startSupervisor(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ) {
-  const binary = `${ROOT}dist/supervisor`;
-  if (!(await Bun.file(binary).exists())) {
-    await Bun.$`bun ${ROOT}scripts/build.ts`.quiet();
-  }
-  const proc = Bun.spawn([binary, "run", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
+  const sup = startTestSupervisor(["run", ...args], {
+    binary: ensureBinary(),
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
+    ...(options.env ? { env: options.env } : {}),
   });
-  let output = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) output += new TextDecoder().decode(chunk);
-  };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
-  await waitFor(() => output.includes("ready:"), "the supervisor to be ready");
+  await waitFor(() => sup.output().includes("ready:"), "the supervisor to be ready");
   return {
-    proc,
-    output: () => output,
-    workers: () => childPids(proc.pid),
+    proc: sup.proc,
+    output: sup.output,
+    workers: sup.workers,
     async stop() {
-      proc.kill("SIGTERM");
-      const code = await proc.exited;
-      try {
-        process.kill(-proc.pid, "SIGKILL");
-      } catch {
-        // the group is already gone
-      }
+      sup.proc.kill("SIGTERM");
+      const code = await sup.exited;
+      await sup[Symbol.asyncDispose]();
       return code;
     },
   };
 }
 
-/** Parse wrk's summary. */
+/** wrk's summary: the one parser of it (load, chaos and every bench script). Counts it did not print
+ * are 0; `readErrors` apart, as a connection-per-request run counts them differently. */
 export function parseWrk(out: string) {
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
@@ -78,9 +58,15 @@ export function parseWrk(out: string) {
     rps: num(/Requests\/sec:\s+([\d.]+)/),
     non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
     socketErrors: socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    readErrors: socket ? Number(socket[2]) : 0,
     /** 99th percentile latency in ms, when wrk ran with --latency. */
     p99Ms: latencyMs(/^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out)),
     socketDetail: socket?.[0] ?? "Socket errors: none",
+    /** wrk's error lines, on one line, when there were any. */
+    errorLines: out
+      .match(/^\s*(Socket errors|Non-2xx).*$/gm)
+      ?.join("; ")
+      .replace(/\s+/g, " "),
   };
 }
 

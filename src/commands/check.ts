@@ -2,12 +2,12 @@
 // port, report problems, start nothing else. Exit 0 (ok), 2 (bad config or flags) or 3 (app cannot boot).
 
 import { defineCommand } from "citty";
+import { bootError } from "../core/exit-codes.ts";
 import { heartbeatInterval } from "../core/timings.ts";
 import type { Event } from "../core/types.ts";
-import { availableCpus } from "../cpus.ts";
-import { bootError } from "../exit-codes.ts";
-import { createWorkerHost } from "../host.ts";
-import { checkRunnable } from "../start.ts";
+import { availableCpus } from "../os/cpus.ts";
+import { createWorkerHost } from "../runtime/host.ts";
+import { checkRunnable } from "../runtime/preflight.ts";
 import { resolveFromCli, runArgs } from "./run.ts";
 
 export const checkCommand = defineCommand({
@@ -27,7 +27,7 @@ export const checkCommand = defineCommand({
       `ok: ${entry} loads and serves (a worker was ready in ${ms} ms)${config ? `; config ${config.file} is valid` : ""}`,
     );
     // The host's settings are advice, not errors: they do not change the exit code.
-    const { formatFindings, hostFindings } = await import("../host-checks.ts");
+    const { formatFindings, hostFindings } = await import("../os/host-checks.ts");
     const workers = options.workers === "auto" ? availableCpus().count : options.workers;
     const findings = hostFindings(workers);
     if (findings.length > 0) {

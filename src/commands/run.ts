@@ -1,16 +1,18 @@
 // `supervisor run [entry]`: resolve the options (flag > environment > config file > default), then
-// start (src/start.ts), or with --print-config show the resolved settings and where each came from.
+// start (src/runtime/start.ts), or with --print-config show the resolved settings and where each came from.
 
-import { type ArgsDef, defineCommand } from "citty";
-import { findConfig, type LoadedConfig, loadConfig } from "../config.ts";
-import { describeError, usageError } from "../exit-codes.ts";
-import { createLogger } from "../log.ts";
-import { configKey, envName, OPTIONS, type RunOptions, resolveRunOptions, type Sources } from "../options.ts";
-import { startupSignals } from "../signals.ts";
-import { startRun } from "../start.ts";
+import { type ArgDef, type ArgsDef, defineCommand } from "citty";
+import { findConfig, type LoadedConfig, loadConfig } from "../config/file.ts";
+import { configKey, envName, OPTIONS, type RunOptions, type Sources } from "../config/options.ts";
+import { resolveRunOptions } from "../config/resolve.ts";
+import { describeError, usageError } from "../core/exit-codes.ts";
+import { createLogger } from "../runtime/log.ts";
+import { startupSignals } from "../runtime/signals.ts";
+import { startRun } from "../runtime/start.ts";
+import { scanArgs, valuesOf } from "./argv.ts";
 
 /** citty's flag definitions, generated from the option table so help, flags and config never drift. */
-export const runArgs: ArgsDef = {
+export const runArgs = {
   entry: {
     type: "positional",
     description: "The app's module: its default export is served",
@@ -24,7 +26,7 @@ export const runArgs: ArgsDef = {
         description: `${spec.description} [env: ${env}]${defaultText(spec.key.endsWith("Ms") ? (spec.fallback as number) / 1000 : spec.fallback)}`,
         ...(spec.alias ? { alias: spec.alias } : {}),
         ...(spec.valueHint ? { valueHint: spec.valueHint } : {}),
-      };
+      } satisfies ArgDef;
       return [spec.flag, def];
     }),
   ),
@@ -37,7 +39,7 @@ export const runArgs: ArgsDef = {
     type: "boolean",
     description: "Print the resolved settings and where each came from, then exit",
   },
-};
+} satisfies ArgsDef;
 
 export const runCommand = defineCommand({
   meta: { name: "run", description: "Start workers of a Bun app on one port and keep them alive" },
@@ -92,9 +94,11 @@ export async function resolveFromCli(args: Record<string, unknown>, rawArgs: str
     const value = args[spec.flag];
     if (value !== undefined) flags[spec.flag] = value;
   }
-  const env = repeated(rawArgs, "env");
+  // citty keeps the last --env only, and turns --watch=dir into true (src/commands/argv.ts).
+  const scanned = scanArgs(rawArgs, runArgs);
+  const env = valuesOf(scanned, "env");
   if (env.length > 0) flags.env = env;
-  const watch = watchFlag(rawArgs);
+  const watch = valuesOf(scanned, "watch").at(-1);
   if (watch !== undefined) flags.watch = watch;
   const configPath = findConfig(args.config as string | undefined, process.cwd());
   const config = configPath ? await loadConfig(configPath) : undefined;
@@ -110,14 +114,7 @@ export async function resolveFromCli(args: Record<string, unknown>, rawArgs: str
 
 /** --log-format json (or =json), or SUPERVISOR_LOG_FORMAT=json: the last flag wins over the variable. */
 function jsonAsked(rawArgs: string[], env: Record<string, string | undefined>): boolean {
-  let format = env.SUPERVISOR_LOG_FORMAT;
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i] as string;
-    if (arg === "--") break;
-    if (arg === "--log-format") format = rawArgs[i + 1];
-    else if (arg.startsWith("--log-format=")) format = arg.slice("--log-format=".length);
-  }
-  return format === "json";
+  return (valuesOf(scanArgs(rawArgs, runArgs), "log-format").at(-1) ?? env.SUPERVISOR_LOG_FORMAT) === "json";
 }
 
 function defaultText(value: unknown): string {
@@ -125,30 +122,6 @@ function defaultText(value: unknown): string {
   if (typeof value === "object" && !Array.isArray(value) && Object.keys(value as object).length === 0)
     return "";
   return ` (default: ${value})`;
-}
-
-/** Every value of a repeatable flag: `--env A=1 --env=B=2`. */
-function repeated(rawArgs: string[], flag: string): string[] {
-  const values: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i] as string;
-    if (arg === "--") break;
-    if (arg === `--${flag}` && i + 1 < rawArgs.length) values.push(rawArgs[++i] as string);
-    else if (arg.startsWith(`--${flag}=`)) values.push(arg.slice(flag.length + 3));
-  }
-  return values;
-}
-
-/** `--watch` (the app's directory), `--watch=src,lib`, `--no-watch`; citty would turn `=src` into true. */
-function watchFlag(rawArgs: string[]): unknown {
-  let value: unknown;
-  for (const arg of rawArgs) {
-    if (arg === "--") break;
-    if (arg === "--watch") value = true;
-    else if (arg === "--no-watch") value = false;
-    else if (arg.startsWith("--watch=")) value = arg.slice("--watch=".length);
-  }
-  return value;
 }
 
 function renderConfig(options: RunOptions, sources: Sources, config: LoadedConfig | undefined): string {

@@ -1,24 +1,27 @@
 // `supervisor scale 4 | +1 | -1`: set or change the number of workers (as TTIN/TTOU).
-// `-1` looks like a flag to citty (it arrives as an option named "1"), so the count is read from
-// the raw arguments rather than from citty's positionals.
+// `-1` looks like a flag to citty (it arrives as an option named "1"), so the count is the first
+// positional of scanArgs (src/commands/argv.ts), which knows negative numbers, not citty's.
 
-import { defineCommand } from "citty";
-import { usageError } from "../exit-codes.ts";
-import { MAX_WORKERS } from "../options.ts";
+import { type ArgsDef, defineCommand } from "citty";
+import { MAX_WORKERS } from "../config/options.ts";
+import { usageError } from "../core/exit-codes.ts";
+import { scanArgs } from "./argv.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 
+const scaleArgs = {
+  count: {
+    type: "positional",
+    required: false,
+    valueHint: "n|+n|-n",
+    description: "A worker count, or a change such as +1 or -1",
+  },
+  ...targetArgs,
+} satisfies ArgsDef;
+
 export const scaleCommand = defineCommand({
   meta: { name: "scale", description: "Set the number of workers (4), or change it (+1, -1)" },
-  args: {
-    count: {
-      type: "positional",
-      required: false,
-      valueHint: "n|+n|-n",
-      description: "A worker count, or a change such as +1 or -1",
-    },
-    ...targetArgs,
-  },
+  args: scaleArgs,
   async run({ args, rawArgs }) {
     const { workers, relative } = parseScale(countFromRawArgs(rawArgs));
     const client = await connectTo(args as RawTargetArgs);
@@ -42,19 +45,7 @@ export function parseScale(raw: string | undefined): { workers: number; relative
   );
 }
 
-/** The count among the raw arguments: the first that is not a flag or a flag's value ("-1" counts). */
+/** The count among the raw arguments: the first positional ("-1" counts). */
 export function countFromRawArgs(rawArgs: string[]): string | undefined {
-  const takesValue = new Set(
-    Object.entries(targetArgs).flatMap(([name, def]) => [
-      `--${name}`,
-      ...("alias" in def ? [`-${def.alias}`] : []),
-    ]),
-  );
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i] as string;
-    if (arg === "--") return rawArgs[i + 1];
-    if (/^-\d/.test(arg) || !arg.startsWith("-")) return arg;
-    if (takesValue.has(arg)) i++;
-  }
-  return undefined;
+  return scanArgs(rawArgs, scaleArgs, true).positionals[0];
 }

@@ -2,7 +2,7 @@
 // the supervisor itself means upgrade, as in Gunicorn; this is how the app still gets it).
 
 import { defineCommand } from "citty";
-import { usageError } from "../exit-codes.ts";
+import { usageError } from "../core/exit-codes.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 

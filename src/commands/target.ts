@@ -1,7 +1,7 @@
 // The flags every control command shares: which running supervisor to talk to.
 
 import { type ControlClient, connectControl, type Target } from "../control/client.ts";
-import { usageError } from "../exit-codes.ts";
+import { usageError } from "../core/exit-codes.ts";
 
 export const targetArgs = {
   port: {

@@ -7,8 +7,8 @@
 // directory is reachable at /proc/<pid>/root whatever its mount namespace.
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { ExitCode, SupervisorError, usageError } from "../exit-codes.ts";
-import { readPidfile } from "../pidfile.ts";
+import { ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
+import { readPidfile } from "../os/pidfile.ts";
 import { MAX_SOCKET_PATH_BYTES } from "./paths.ts";
 
 /** __SO_ACCEPTCON in /proc/net/unix's Flags column: a listening socket. */

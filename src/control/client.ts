@@ -7,7 +7,7 @@
 
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ExitCode, SupervisorError, usageError } from "../exit-codes.ts";
+import { ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
 import { assertPrivateDir, controlDir, defaultControlPath, portOfSocketName } from "./paths.ts";
 import type { ActionResult, Snapshot } from "./types.ts";
 

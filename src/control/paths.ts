@@ -6,7 +6,7 @@
 import { chmodSync, lstatSync, mkdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
-import { ExitCode, SupervisorError, usageError } from "../exit-codes.ts";
+import { ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
 
 type Env = Record<string, string | undefined>;
 

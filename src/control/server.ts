@@ -2,11 +2,11 @@
 // 0700 directory). It asks ControlActions and answers with JSON; every action answers when done.
 //   GET /status → Snapshot     POST /reload, POST /scale {workers, relative}, POST /stop → ActionResult
 //   POST /upgrade, POST /signal {signal}, POST /successor {pid, version} (the new supervisor of an
-//   upgrade, src/upgrade.ts) → ActionResult
+//   upgrade, src/runtime/upgrade.ts) → ActionResult
 
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { resolve } from "node:path";
-import { bootError, ExitCode, SupervisorError, usageError } from "../exit-codes.ts";
+import { bootError, ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
 import { checkSocketPathLength, prepareSocketDir } from "./paths.ts";
 import type { ActionResult, ControlActions, Snapshot } from "./types.ts";
 

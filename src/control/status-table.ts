@@ -1,7 +1,7 @@
 // `supervisor status` for people: a summary line, restarts by reason, one row per worker, totals.
 
 import { formatDuration } from "../core/format.ts";
-import { RESTART_REASONS } from "./reasons.ts";
+import { RESTART_REASONS } from "../core/types.ts";
 import type { Snapshot } from "./types.ts";
 
 export function renderStatus(s: Snapshot): string {

@@ -1,16 +1,14 @@
 // What a running supervisor tells about itself and what it can be asked to do: the contract between
-// the lifecycle shell (src/supervisor.ts) and its control socket, admin endpoint and metrics.
+// the lifecycle shell (src/runtime/loop.ts) and its control socket, admin endpoint and metrics.
 
-import type { RestartReason } from "../core/types.ts";
+import type { RestartReason, WorkerPhase } from "../core/types.ts";
 
 export type { RestartReason };
-
-export type WorkerState = "starting" | "ready" | "draining";
 
 export interface WorkerSnapshot {
   slot: number;
   pid: number | null;
-  state: WorkerState;
+  state: WorkerPhase;
   /** Milliseconds since the worker process was started. */
   uptimeMs: number;
   /** How many times this slot's worker has been replaced after dying (crash, hung, killed). */

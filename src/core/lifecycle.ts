@@ -1,9 +1,9 @@
 // The decision core: which worker to start, stop, kill or restart, and when to give up.
 // `decide(state, event, now)` is pure: it returns the next state and the effects for the shell to
-// perform (src/supervisor.ts). Everything is "reconcile toward the target" (Gunicorn's manage_workers):
+// perform (src/runtime/loop.ts). Everything is "reconcile toward the target" (Gunicorn's manage_workers):
 // a crash, TTIN/TTOU, a reload and a recycled worker all end in `reconcile`.
 
-import { ExitCode } from "../exit-codes.ts";
+import { ExitCode } from "./exit-codes.ts";
 import { describeExit, formatDuration } from "./format.ts";
 import {
   heartbeatInterval,
@@ -26,6 +26,7 @@ import type {
   State,
   WorkerRecord,
 } from "./types.ts";
+import { RESTART_REASON_OF, RESTART_REASONS } from "./types.ts";
 
 export function initialState(config: Config, now: number): State {
   return {
@@ -46,14 +47,10 @@ export function initialState(config: Config, now: number): State {
   };
 }
 
-/** Zero replacements for every reason (a fresh supervisor, or one not started yet). */
-export const noRestarts = (): Record<RestartReason, number> => ({
-  crash: 0,
-  timeout: 0,
-  memory: 0,
-  "max-requests": 0,
-  reload: 0,
-});
+/** Zero replacements for every reason (a fresh supervisor, or one not started yet); fromEntries
+ * forgets the keys, the list gives them all. */
+export const noRestarts = (): Record<RestartReason, number> =>
+  Object.fromEntries(RESTART_REASONS.map((reason) => [reason, 0])) as Record<RestartReason, number>;
 
 /** The most workers one supervisor runs (flags, config file, TTIN and `supervisor scale` alike). */
 export const MAX_WORKERS = 1024;
@@ -231,7 +228,7 @@ function workerReady(ctx: Ctx, w: WorkerRecord, startupMs: number | undefined): 
     const old = s.workers.find((x) => x.id === w.replacementOf);
     delete w.replacementOf;
     if (old) {
-      countRestart(ctx, old.slot, old.retiring === "max-memory" ? "memory" : (old.retiring ?? "reload"));
+      countRestart(ctx, old.slot, RESTART_REASON_OF[old.retiring ?? "reload"]);
       if (old.retiring === "reload" && s.reload) s.reload.replaced++;
       drainWorker(ctx, old, old.retiring ?? "replaced");
     }

@@ -3,8 +3,23 @@
 /** A worker's life as the supervisor sees it. */
 export type WorkerPhase = "starting" | "ready" | "draining";
 
-/** Why a healthy worker is being replaced by a fresh one (rolling, never fewer ready than configured). */
+/** Why a worker was replaced, in the order they are shown: the label of
+ * supervisor_worker_restarts_total, the keys of a status's `restarts`, the status table's order.
+ * "memory" is --max-memory's. */
+export const RESTART_REASONS = ["crash", "timeout", "memory", "max-requests", "reload"] as const;
+export type RestartReason = (typeof RESTART_REASONS)[number];
+
+/** Why a healthy worker is being replaced by a fresh one (rolling, never fewer ready than configured),
+ * named after what asked for it (the log says "stopped (max-memory)"). */
 export type RetireReason = "reload" | "max-requests" | "max-memory";
+
+/** The restart reason a retirement is counted under: the same word, but --max-memory's counter is
+ * "memory" (the label dashboards already scrape). The one place the two words differ. */
+export const RESTART_REASON_OF: Record<RetireReason, RestartReason> = {
+  reload: "reload",
+  "max-requests": "max-requests",
+  "max-memory": "memory",
+};
 
 export interface WorkerRecord {
   /** Unique and increasing; never reused, unlike `slot`. */
@@ -48,9 +63,6 @@ export interface WorkerRecord {
   /** Why the supervisor itself sent SIGKILL, so the exit line does not guess "out of memory". */
   killReason?: string;
 }
-
-/** Why a worker was replaced: the label of supervisor_worker_restarts_total. */
-export type RestartReason = "crash" | "timeout" | "memory" | "max-requests" | "reload";
 
 export type SupervisorPhase = "booting" | "running" | "stopping";
 
@@ -172,7 +184,7 @@ export type HookCall =
 
 export type Effect =
   | { type: "spawn"; id: number; slot: number; heartbeatMs: number }
-  | { type: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" | "SIGQUIT" | "SIGUSR1" | "SIGUSR2" }
+  | { type: "kill"; id: number; signal: "SIGTERM" | "SIGKILL" | "SIGUSR1" | "SIGUSR2" }
   | { type: "log"; level: LogLevel; message: string }
   | { type: "set-timer"; key: string; ms: number }
   | { type: "clear-timer"; key: string }

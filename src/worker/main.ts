@@ -1,8 +1,8 @@
 // The worker: imports the user's app and serves it on the shared port with SO_REUSEPORT.
-// The supervisor runs this folder, bundled into one script (source.ts), as an async function body under
-// `bun -e` (the compiled binary acts as bun with BUN_BE_BUN=1; see host.ts), so the app resolves its
-// packages, tsconfig, bunfig and .env exactly as under `bun app.ts`. Hence: type imports and local
-// files only, `require` for Bun's built-ins, no `import.meta`.
+// The supervisor runs this folder, bundled into one script (source.ts), as an async function body
+// under `bun -e` (the compiled binary acts as bun with BUN_BE_BUN=1; see src/runtime/host.ts), so
+// the app resolves its packages, tsconfig, bunfig and .env exactly as under `bun app.ts`. Hence:
+// type imports and local files only, `require` for Bun's built-ins, no `import.meta`.
 //
 // Three kinds of app are served, all on the worker's one server (bun-server.ts):
 // - one that exports a server (`default { fetch }`, `default { routes }`, `default app` for Hono or

@@ -1,7 +1,7 @@
-// The worker's code as one JavaScript script, bundled once when the supervisor is bundled (a Bun macro,
-// imported with `with { type: "macro" }` from host.ts), so nothing is transpiled at start-up. The
-// script runs as the body of an async function that is given `require` (see host.ts workerCommand):
-// the bundle may hold no `import`, `export` or `import.meta`.
+// The worker's code as one JavaScript script, bundled once when the supervisor is bundled (a Bun
+// macro, imported with `with { type: "macro" }` from src/runtime/host.ts), so nothing is transpiled
+// at start-up. The script runs as the body of an async function that is given `require` (see
+// workerCommand in src/runtime/host.ts): the bundle may hold no `import`, `export` or `import.meta`.
 // `bun build` runs as a command: Bun.build cannot be called from within a macro. Run from source
 // (`bun src/cli.ts`), the macro runs at every start: its result is kept in node_modules/.cache, keyed
 // by the worker's sources, so a start spawns no bundler unless the worker changed.

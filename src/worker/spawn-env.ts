@@ -1,8 +1,9 @@
 // What the app's child processes see. The compiled supervisor runs its workers as the bun CLI
-// (BUN_BE_BUN=1, see host.ts), and hands each worker its config and code in the environment. The
-// app's children must see none of that: another compiled Bun tool would act as the bun CLI (seen:
-// `./tool a b` ran `bun add b`). Yet the app's own `process.execPath` children (child_process.fork, a
-// `Bun.spawn([process.execPath, ...])`) must still run as bun, as under `bun app.ts`.
+// (BUN_BE_BUN=1, see src/runtime/host.ts), and hands each worker its config and code in the
+// environment. The app's children must see none of that: another compiled Bun tool would act as the
+// bun CLI (seen: `./tool a b` ran `bun add b`). Yet the app's own `process.execPath` children
+// (child_process.fork, a `Bun.spawn([process.execPath, ...])`) must still run as bun, as under `bun
+// app.ts`.
 // Bun.spawn without an `env` passes the environment the process started with, not process.env as
 // changed since, so every spawn is given process.env explicitly; BUN_BE_BUN goes back only to commands
 // that run this very executable. Bun's child_process goes through the global Bun.spawn and

@@ -2,7 +2,7 @@
 // image has no `id` command). Pure parsers plus one reader.
 
 import { readFileSync } from "node:fs";
-import { usageError } from "./exit-codes.ts";
+import { usageError } from "../core/exit-codes.ts";
 
 export interface Identity {
   uid?: number;

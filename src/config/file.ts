@@ -5,8 +5,8 @@
 
 import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import type { Snapshot } from "./control/types.ts";
-import { usageError } from "./exit-codes.ts";
+import type { Snapshot } from "../control/types.ts";
+import { usageError } from "../core/exit-codes.ts";
 import type { RunOptions } from "./options.ts";
 
 export interface WorkerExit {

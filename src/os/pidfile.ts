@@ -12,7 +12,8 @@
 // same pid, we refuse until that file is removed; the message names the pid so a human can check.
 
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { SupervisorError, usageError } from "./exit-codes.ts";
+import { SupervisorError, usageError } from "../core/exit-codes.ts";
+import { readStat } from "./proc.ts";
 
 /** Write our pid to `path`, or throw a SupervisorError (exit code 2) if a live process owns it;
  * `takingOverFrom`: the old supervisor of an upgrade, whose live pid we replace on purpose. */
@@ -90,12 +91,9 @@ export function processExists(pid: number): boolean {
     // EPERM: it exists but belongs to another user; that still owns the pidfile.
     if (code(error) !== "EPERM") return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return true; // no /proc (macOS): kill(pid, 0) said it exists
-  }
+  // No /proc (macOS), or gone this instant: kill(pid, 0) said it exists.
+  const state = readStat(pid)?.state;
+  return state === undefined || state !== "Z";
 }
 
 // --- internal ---

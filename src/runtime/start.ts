@@ -2,28 +2,28 @@
 // before a process starts (each failure is one line and an exit code, with nothing left behind), run
 // --pre-start, then supervise the workers until they are all gone, and clean up.
 
-import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { type AdminServer, parseAdminSpec } from "./admin.ts";
-import { isTrackedChild } from "./children.ts";
-import type { LoadedConfig } from "./config.ts";
-import { defaultControlPath } from "./control/paths.ts";
-import { type ControlServer, DRAIN_TIMEOUT_MS, startControlServer } from "./control/server.ts";
-import type { ControlActions, Snapshot } from "./control/types.ts";
-import { noRestarts } from "./core/lifecycle.ts";
-import { KILL_MARGIN_MS } from "./core/timings.ts";
-import { availableCpus } from "./cpus.ts";
-import { ExitCode, SupervisorError, usageError } from "./exit-codes.ts";
+import { resolve } from "node:path";
+import type { LoadedConfig } from "../config/file.ts";
+import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "../config/options.ts";
+import { type AdminServer, startAdminServer } from "../control/admin.ts";
+import { defaultControlPath } from "../control/paths.ts";
+import type { RequestMetrics } from "../control/request-metrics.ts";
+import { type ControlServer, DRAIN_TIMEOUT_MS, startControlServer } from "../control/server.ts";
+import type { ControlActions, Snapshot } from "../control/types.ts";
+import { ExitCode, SupervisorError } from "../core/exit-codes.ts";
+import { noRestarts } from "../core/lifecycle.ts";
+import { KILL_MARGIN_MS } from "../core/timings.ts";
+import { isTrackedChild } from "../os/children.ts";
+import { availableCpus } from "../os/cpus.ts";
+import { processExists, removePidfile, writePidfile } from "../os/pidfile.ts";
+import { claimFrom, claimPort, type PortClaim } from "../os/port-claim.ts";
+import { assertPortFree } from "../os/port-probe.ts";
+import type { Reaper } from "../os/reaper.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "./options.ts";
-import { processExists, removePidfile, writePidfile } from "./pidfile.ts";
-import { assertPortFree } from "./port.ts";
-import { claimFrom, claimPort, type PortClaim } from "./port-claim.ts";
-import type { Reaper } from "./reaper.ts";
-import type { RequestMetrics } from "./request-metrics.ts";
+import { type Supervision, type SupervisionHooks, superviseWorkers } from "./loop.ts";
+import { checkEntry, checkRunnable } from "./preflight.ts";
 import { startupSignals } from "./signals.ts";
-import { type Supervision, type SupervisionHooks, superviseWorkers } from "./supervisor.ts";
 import {
   announceReady,
   captureLaunch,
@@ -34,7 +34,6 @@ import {
   systemdWithoutNotify,
   waitForExit,
 } from "./upgrade.ts";
-import { resolveIdentity } from "./users.ts";
 
 /** How long a successor waits for the old supervisor's port claim after the hand-over was agreed
  * (the old one releases it before it answers: normally at once). */
@@ -67,7 +66,7 @@ export async function startRun(
   };
   let supervision: Supervision | undefined;
   let failure: unknown;
-  // The failure protocol's net (src/supervisor.ts): whatever escapes (a timer, a watcher, something
+  // The failure protocol's net (src/runtime/loop.ts): whatever escapes (a timer, a watcher, something
   // a config hook left running) ends the run as a decided failure, never as a stack trace.
   const onEscaped = (error: unknown) => {
     if (supervision) return supervision.fail(error);
@@ -90,7 +89,7 @@ export async function startRun(
   try {
     // Atomic ownership first: of two supervisors started at once on this address exactly one passes.
     // The successor of an upgrade is let past the old supervisor's claim and its workers' port, and
-    // takes the claim, pidfile, admin port and control socket when it takes over (src/upgrade.ts).
+    // takes the claim, pidfile, admin port and control socket when it takes over (src/runtime/upgrade.ts).
     const held: Held = {};
     if (predecessor === undefined) held.claim = await claimPort(options.host, options.port);
     const handover =
@@ -106,21 +105,22 @@ export async function startRun(
     // Optional parts are imported only when asked for: start-up time is part of every launch.
     if (process.pid === 1 || options.init) {
       // PID 1 gets orphans reparented to it and no default signal actions: do an init's work.
-      const { startReaper } = await import("./reaper.ts");
+      const { startReaper } = await import("../os/reaper.ts");
       reaper = startReaper({ isTracked: isTrackedChild });
       cleanup.push(() => reaper?.stop());
     }
     if (interrupted()) return await endEarly();
     // Started before the workers so a clash ends here; answers once the workers exist.
-    // --admin counts the app's requests over all workers (src/request-metrics.ts).
-    const requestMetrics = admin ? (await import("./request-metrics.ts")).createRequestMetrics() : undefined;
+    // --admin counts the app's requests over all workers (src/control/request-metrics.ts).
+    const requestMetrics = admin
+      ? (await import("../control/request-metrics.ts")).createRequestMetrics()
+      : undefined;
     if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
     const late = lateActions(() => supervision, requestMetrics);
     const openControl = () => openControlSocket(options, late, logger);
     if (predecessor === undefined) held.control = await openControl();
     cleanup.push(() => held.control?.stop());
-    const startAdmin = async () =>
-      admin ? (await import("./admin.ts")).startAdminServer(options.admin as string, late) : undefined;
+    const startAdmin = async () => (admin ? startAdminServer(options.admin as string, late) : undefined);
     if (predecessor === undefined) held.admin = await startAdmin();
     cleanup.push(() => held.admin?.stop());
     // Watching starts before any worker: a directory that cannot be watched ends the start here.
@@ -224,7 +224,7 @@ export async function startRun(
       (deliver) => signals.handOver(deliver).done,
     );
     // While the workers boot: one warning line, only when a host setting is off (`supervisor check`).
-    void import("./host-checks.ts").then((m) => m.warnAboutHost(workers, logger));
+    void import("../os/host-checks.ts").then((m) => m.warnAboutHost(workers, logger));
     const code = await supervision.done;
     await runCleanup();
     return exitCode ?? code;
@@ -232,20 +232,6 @@ export async function startRun(
     await runCleanup();
     throw error;
   }
-}
-
-/** Every check that needs no process and no port (shared with `supervisor check`). */
-export function checkRunnable(options: RunOptions) {
-  if (options.chdir) changeDirectory(options.chdir);
-  const entry = checkEntry(options.entry);
-  if (options.tlsCert && options.tlsKey) checkTls(options.tlsCert, options.tlsKey);
-  for (const dir of options.watch) checkWatchDir(dir === "." ? dirname(entry) : dir);
-  const identity = resolveIdentity(options.user, options.group);
-  const admin = options.admin === undefined ? undefined : parseAdminSpec(options.admin);
-  if (admin && admin.port === options.port) {
-    throw usageError(`--admin port ${admin.port} is the app's port; give the admin endpoint its own`);
-  }
-  return { entry, identity, admin };
 }
 
 // --- internal ---
@@ -466,93 +452,4 @@ function workerCount(options: RunOptions, sources: Sources): { workers: number; 
   if (options.workers !== "auto") return { workers: options.workers, how: `from ${sources.workers}` };
   const cpus = availableCpus();
   return { workers: cpus.count, how: `auto: ${cpus.reason}` };
-}
-
-function changeDirectory(dir: string): void {
-  try {
-    process.chdir(dir);
-  } catch {
-    throw usageError(`--chdir: cannot change to directory ${dir}`);
-  }
-}
-
-/** The entry's absolute path, or a usage error naming what is wrong with it. */
-function checkEntry(entry: string): string {
-  const path = resolve(entry);
-  let isFile: boolean;
-  try {
-    isFile = statSync(path).isFile();
-  } catch {
-    throw usageError(`app file not found: ${entry}`);
-  }
-  if (!isFile) throw usageError(`app entry is not a file: ${entry}`);
-  checkReadable(path, "app file", entry);
-  if (holdsBinaryData(path)) {
-    throw usageError(`app file is not JavaScript or TypeScript (it holds binary data): ${entry}`);
-  }
-  return path;
-}
-
-/** A NUL byte or bytes that are not UTF-8 in the file's first 8 KiB: no module source looks like that,
- * and the parser's error would echo those bytes to the operator's terminal. */
-function holdsBinaryData(path: string): boolean {
-  const fd = openSync(path, "r");
-  try {
-    const head = Buffer.alloc(8192);
-    const n = readSync(fd, head, 0, head.length, 0);
-    const bytes = head.subarray(0, n);
-    if (bytes.includes(0)) return true;
-    // A multi-byte character cut at the 8 KiB boundary is not a reason to refuse.
-    const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(0, Math.max(0, n - 4)));
-    return text.includes("\ufffd");
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A certificate and key the workers can serve with: parsed here (node:crypto, loaded only for TLS:
- * ~10 ms to load, ~2.5 ms to parse and match an RSA-2048 pair), so garbage is one usage line before
- * any worker starts, not a boot failure of every worker. */
-function checkTls(certPath: string, keyPath: string): void {
-  checkReadable(certPath, "--tls-cert");
-  checkReadable(keyPath, "--tls-key");
-  const { X509Certificate, createPrivateKey } = require("node:crypto") as typeof import("node:crypto");
-  const firstLine = (error: unknown) =>
-    (error instanceof Error ? error.message : String(error)).split("\n")[0];
-  let cert: import("node:crypto").X509Certificate;
-  let key: import("node:crypto").KeyObject;
-  try {
-    cert = new X509Certificate(readFileSync(certPath));
-  } catch (error) {
-    throw usageError(`--tls-cert ${certPath} is not a PEM certificate (${firstLine(error)})`);
-  }
-  try {
-    key = createPrivateKey(readFileSync(keyPath));
-  } catch (error) {
-    throw usageError(`--tls-key ${keyPath} is not an unencrypted PEM private key (${firstLine(error)})`);
-  }
-  if (!cert.checkPrivateKey(key)) {
-    throw usageError(`--tls-key ${keyPath} does not belong to the certificate in --tls-cert ${certPath}`);
-  }
-}
-
-/** --watch: a directory that exists, checked before any worker starts. */
-function checkWatchDir(dir: string): void {
-  let isDir: boolean;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    throw usageError(`--watch: directory not found: ${dir}`);
-  }
-  if (!isDir) throw usageError(`--watch: not a directory: ${dir}`);
-}
-
-function checkReadable(path: string, what: string, shown = path): void {
-  try {
-    if (!statSync(path).isFile()) throw new Error("not a file");
-    accessSync(path, constants.R_OK);
-  } catch (error) {
-    if (error instanceof SupervisorError) throw error;
-    throw usageError(`${what} is missing or not a readable file: ${shown}`);
-  }
 }

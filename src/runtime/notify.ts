@@ -11,8 +11,9 @@
 // Measured (scripts/bench/notify-cost.ts): module load + dlopen ~3 ms (3.7 ms of CPU) once, at
 // start-up, only under systemd; then ~6 µs per message (the receiver's read included).
 
-import { readyWorkers } from "./core/lifecycle.ts";
-import type { State } from "./core/types.ts";
+import { readyWorkers } from "../core/lifecycle.ts";
+import type { State } from "../core/types.ts";
+import { openLibc } from "../os/libc.ts";
 import type { Logger } from "./log.ts";
 
 export interface Notifier {
@@ -100,7 +101,7 @@ function statusLine(s: State): string {
   return `${what}${ready} of ${s.target} workers ready`;
 }
 
-/** One message to `address`, outside a notifier's life: the upgrade's `MAINPID=` (src/upgrade.ts).
+/** One message to `address`, outside a notifier's life: the upgrade's `MAINPID=` (src/runtime/upgrade.ts).
  * Throws when the socket cannot be opened. */
 export function sendOnce(address: string, message: string): void {
   const sender = openDatagramSender(address);
@@ -135,7 +136,7 @@ const SUN_PATH_BYTES = 108;
  */
 function openDatagramSender(address: string): DatagramSender {
   if (process.platform !== "linux") throw new Error("the notify protocol is implemented for Linux only");
-  const { dlopen, ptr } = require("bun:ffi") as typeof import("bun:ffi");
+  const { ptr } = require("bun:ffi") as typeof import("bun:ffi");
   const symbols = {
     socket: { args: ["i32", "i32", "i32"], returns: "i32" },
     sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" },
@@ -143,17 +144,7 @@ function openDatagramSender(address: string): DatagramSender {
     clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
     __errno_location: { args: [], returns: "ptr" },
   } as const;
-  let lib: ReturnType<typeof dlopen<typeof symbols>> | undefined;
-  for (const name of ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`]) {
-    try {
-      lib = dlopen(name, symbols);
-      break;
-    } catch {
-      // not this libc
-    }
-  }
-  if (!lib) throw new Error("libc not found for bun:ffi");
-  const libc = lib.symbols;
+  const libc = openLibc(symbols, "the notify protocol").symbols;
 
   const name = Buffer.from(address.startsWith("@") ? `\0${address.slice(1)}` : address);
   const abstract = address.startsWith("@");

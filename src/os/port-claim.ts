@@ -1,4 +1,4 @@
-// One supervisor per (host, port). The probe-bind (src/port.ts) sees workers already listening, but
+// One supervisor per (host, port). The probe-bind (src/os/port-probe.ts) sees workers already listening, but
 // two supervisors started at the same moment both probe before either has a worker, then share the
 // port through SO_REUSEPORT and split its traffic. Ownership is therefore a Linux abstract Unix socket
 // named after the address, "\0supervisor:port:<host>:<port>": bind(2) of one name is atomic (exactly
@@ -8,12 +8,12 @@
 // close-on-exec, so workers never inherit it. The owner answers a connection with its pid, for the
 // loser's message. Elsewhere (macOS has no abstract sockets) only the probe guards the port.
 //
-// Handing the port over on purpose (a supervisor upgrade, src/upgrade.ts): the new supervisor is let
+// Handing the port over on purpose (a supervisor upgrade, src/runtime/upgrade.ts): the new supervisor is let
 // past the claim only when its owner is the very process that started it as its successor
 // (`claimFrom`), and takes the claim once the old one releases it: two unrelated supervisors never
 // share the port.
 
-import { bootError } from "./exit-codes.ts";
+import { bootError } from "../core/exit-codes.ts";
 
 export interface PortClaim {
   /** The abstract socket's name without its leading NUL (as /proc/net/unix shows it, after "@"). */

@@ -1,5 +1,5 @@
 // Every child process the supervisor started itself and still waits on with Bun (workers, --pre-start).
-// The orphan reaper (src/reaper.ts) must leave these to Bun's own exit tracking: reaping one of them
+// The orphan reaper (src/os/reaper.ts) must leave these to Bun's own exit tracking: reaping one of them
 // behind Bun's back would lose its exit code.
 
 const tracked = new Set<number>();

@@ -1,6 +1,7 @@
-// Reading processes from /proc (Linux): the one place that parses /proc/<pid>/stat and scans for
-// children. Used by the reaper (zombies), by status (RSS), and by the tests and scripts (workers, CPU).
-// Never on a request path.
+// Reading processes from /proc (Linux): the one place that parses /proc/<pid>/stat and scans the
+// process table. Used by the reaper (zombies), the pidfile (a zombie owns nothing), status and
+// --max-memory (RSS), and by the tests and scripts (workers, process groups, CPU). Never on a request
+// path.
 
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -9,6 +10,8 @@ export interface ProcStat {
   /** R, S, D, Z (zombie), T, ... */
   state: string;
   ppid: number;
+  /** Process group. */
+  pgrp: number;
   /** CPU time in clock ticks (1/100 s on Linux). */
   utime: number;
   stime: number;
@@ -25,6 +28,7 @@ export function parseStat(pid: number, text: string): ProcStat | undefined {
     pid,
     state,
     ppid: Number(ppid),
+    pgrp: Number(rest[2]),
     utime: Number(rest[11]),
     stime: Number(rest[12]),
     starttime: Number(rest[19]),
@@ -40,23 +44,43 @@ export function readStat(pid: number): ProcStat | undefined {
   }
 }
 
-// Every child of `parent`, zombies included (state "Z"): one scan of /proc. The per-task `children`
-// files would be cheaper but need CONFIG_PROC_CHILDREN, absent on this project's kernel.
-export function childProcesses(parent: number): ProcStat[] {
+/** Every process this one can see, zombies included: one scan of /proc. */
+export function processTable(): ProcStat[] {
   let entries: string[];
   try {
     entries = readdirSync("/proc");
   } catch {
     return [];
   }
-  const children: ProcStat[] = [];
+  const table: ProcStat[] = [];
   for (const entry of entries) {
     const first = entry.charCodeAt(0);
     if (first < 48 || first > 57) continue; // not a pid directory
     const stat = readStat(Number(entry));
-    if (stat?.ppid === parent) children.push(stat);
+    if (stat) table.push(stat);
   }
-  return children;
+  return table;
+}
+
+// Every child of `parent`, zombies included (state "Z"). The per-task `children` files would be
+// cheaper but need CONFIG_PROC_CHILDREN, absent on this project's kernel.
+export function childProcesses(parent: number): ProcStat[] {
+  return processTable().filter((stat) => stat.ppid === parent);
+}
+
+/** Children, their children and so on, breadth first, from one scan. */
+export function descendants(root: number, table = processTable()): ProcStat[] {
+  const found: ProcStat[] = [];
+  const parents = [root];
+  while (parents.length > 0) {
+    const parent = parents.shift() as number;
+    for (const stat of table) {
+      if (stat.ppid !== parent) continue;
+      found.push(stat);
+      parents.push(stat.pid);
+    }
+  }
+  return found;
 }
 
 /** Alive and not a zombie. */

@@ -2,7 +2,7 @@
 // share the port silently (a stale supervisor, another program) and traffic would be split with it,
 // so probe-bind once *without* reusePort before any worker starts (docs/DESIGN.md).
 
-import { bootError, usageError } from "./exit-codes.ts";
+import { bootError, usageError } from "../core/exit-codes.ts";
 
 export function assertPortFree(host: string, port: number): void {
   try {

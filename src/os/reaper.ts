@@ -7,7 +7,7 @@
 // - Not `waitpid(-1, WNOHANG)`: it also reaps Bun.spawn's own children, Bun then gets ECHILD for them
 //   and crashed (docs/DESIGN.md). We wait only for specific pids: zombies whose parent is us and which the
 //   caller says are not its Bun.spawn children (`isTracked`).
-// - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us; src/proc.ts).
+// - Zombies are found by scanning /proc/<pid>/stat (state Z, ppid = us; src/os/proc.ts).
 // - `isTracked` knows the supervisor's own children, not those a config hook starts in this process
 //   (Bun.spawn, node:child_process): one reaped behind Bun's back failed the hook with ECHILD. So a
 //   zombie is reaped only once it has stayed a zombie for ZOMBIE_GRACE_MS: Bun waits for each of
@@ -20,6 +20,8 @@
 //   not escape the supervisor's process tree.
 // - bun:ffi is loaded lazily, on start: importing it at top level added ~15 ms to every start-up.
 
+import type { Library } from "bun:ffi";
+import { openLibc } from "./libc.ts";
 import { childProcesses } from "./proc.ts";
 
 export interface ReaperOptions {
@@ -149,34 +151,16 @@ export function decodeWaitStatus(raw: number): WaitStatus {
 const WNOHANG = 1;
 const PR_SET_CHILD_SUBREAPER = 36;
 
-type Libc = ReturnType<typeof openLibc>;
+const SYMBOLS = {
+  waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" },
+  // prctl is variadic; on x86-64 and aarch64 Linux, integer arguments pass the same either way.
+  prctl: { args: ["i32", "u64", "u64", "u64", "u64"], returns: "i32" },
+} as const;
+
+type Libc = Library<typeof SYMBOLS>;
 let cached: Libc | undefined;
 
 function loadLibc(): Libc {
-  if (cached) return cached;
-  // glibc's soname first; musl (Alpine, Bun's linux-x64-musl build) names its libc after the arch.
-  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
-  const names = ["libc.so.6", `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`];
-  const errors: string[] = [];
-  for (const name of names) {
-    try {
-      cached = openLibc(name);
-      return cached;
-    } catch (error) {
-      errors.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  throw new Error(`cannot load libc for the orphan reaper (${errors.join("; ")})`);
-}
-
-function openLibc(name: string) {
-  const { dlopen, FFIType } = require("bun:ffi") as typeof import("bun:ffi");
-  return dlopen(name, {
-    waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-    // prctl is variadic; on x86-64 and aarch64 Linux, integer arguments pass the same either way.
-    prctl: {
-      args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64],
-      returns: FFIType.i32,
-    },
-  });
+  cached ??= openLibc(SYMBOLS, "the orphan reaper");
+  return cached;
 }

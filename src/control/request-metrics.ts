@@ -7,7 +7,6 @@
 import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { HttpStats, HttpTotals } from "./control/types.ts";
 import {
   BUCKETS,
   COUNT,
@@ -18,7 +17,8 @@ import {
   IN_FLIGHT,
   SLOTS,
   SUM,
-} from "./worker/metrics-layout.ts";
+} from "../worker/metrics-layout.ts";
+import type { HttpStats, HttpTotals } from "./types.ts";
 
 export interface RequestMetrics {
   /** A zeroed file for worker `id`, owned by the user it will run as; its path goes in its config. */

@@ -5,7 +5,7 @@
 
 import { type FSWatcher, watch } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
-import { ExitCode, SupervisorError } from "./exit-codes.ts";
+import { ExitCode, SupervisorError } from "../core/exit-codes.ts";
 import type { Logger } from "./log.ts";
 
 /** Saves within this long of each other are one change (editors write, rename and touch in bursts). */

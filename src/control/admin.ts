@@ -3,9 +3,9 @@
 //   GET /metrics  Prometheus text     GET /healthz  200 while the process answers
 //   GET /readyz   200 when a worker is ready and we are not shutting down, else 503
 
-import type { ControlActions } from "./control/types.ts";
-import { bootError, usageError } from "./exit-codes.ts";
+import { bootError, usageError } from "../core/exit-codes.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+import type { ControlActions } from "./types.ts";
 
 export const DEFAULT_ADMIN_HOST = "127.0.0.1";
 

@@ -9,21 +9,21 @@
 // 1; start.ts then removes the pidfile and the control socket. The hooks themselves (onReady,
 // onWorkerExit) only log their own failures: a webhook that fails must not take production down.
 
-import pkg from "../package.json" with { type: "json" };
-import type { Hooks } from "./config.ts";
-import type { ActionResult, ControlActions, Snapshot } from "./control/types.ts";
-import { type ControlRequest, requestDeadlineMs } from "./core/deadlines.ts";
-import { decide, initialState, readyWorkers, scaleRefusal, upgradeRefusal } from "./core/lifecycle.ts";
-import { KILL_MARGIN_MS } from "./core/timings.ts";
-import type { Config, Effect, Event, HookCall, Signal, State } from "./core/types.ts";
-import { ExitCode } from "./exit-codes.ts";
+import pkg from "../../package.json" with { type: "json" };
+import type { Hooks } from "../config/file.ts";
+import type { ActionResult, ControlActions, Snapshot } from "../control/types.ts";
+import { type ControlRequest, requestDeadlineMs } from "../core/deadlines.ts";
+import { ExitCode } from "../core/exit-codes.ts";
+import { decide, initialState, readyWorkers, scaleRefusal, upgradeRefusal } from "../core/lifecycle.ts";
+import { KILL_MARGIN_MS } from "../core/timings.ts";
+import type { Config, Effect, Event, HookCall, Signal, State } from "../core/types.ts";
+import { residentBytes, sampleResidentBytes } from "../os/proc.ts";
 import { createWorkerHost, type HostOptions, type WorkerHost } from "./host.ts";
 import type { Logger } from "./log.ts";
-import { residentBytes, sampleResidentBytes } from "./proc.ts";
 import { HANDLED_SIGNALS } from "./signals.ts";
 
 /** Where the loop's signals come from: start.ts hands over the ones queued during start-up
- * (src/signals.ts); returns how to stop listening. */
+ * (src/runtime/signals.ts); returns how to stop listening. */
 export type SignalSource = (deliver: (signal: Signal) => void) => () => void;
 
 /** Without a source: listen on the process directly. */
@@ -47,7 +47,7 @@ export interface SupervisionHooks extends Hooks {
   onTransition?: (before: State, after: State) => void;
   /** Every worker is ready for the first time (start.ts: a successor then takes over). */
   whenRunning?: () => void;
-  /** The process work of an upgrade (src/upgrade.ts); without it an upgrade fails at once. */
+  /** The process work of an upgrade (src/runtime/upgrade.ts); without it an upgrade fails at once. */
   successor?: SuccessorHost;
 }
 

@@ -18,14 +18,14 @@
 // (or a subreaper), as Gunicorn's re-exec'd master is.
 
 import { accessSync, constants, readFileSync } from "node:fs";
-import pkg from "../package.json" with { type: "json" };
-import { trackChild, untrackChild } from "./children.ts";
-import { controlClient } from "./control/client.ts";
-import { describeExit } from "./core/format.ts";
+import pkg from "../../package.json" with { type: "json" };
+import { controlClient } from "../control/client.ts";
+import { describeExit } from "../core/format.ts";
+import { trackChild, untrackChild } from "../os/children.ts";
+import { processExists } from "../os/pidfile.ts";
 import type { Logger } from "./log.ts";
+import type { SuccessorHost } from "./loop.ts";
 import { sendOnce } from "./notify.ts";
-import { processExists } from "./pidfile.ts";
-import type { SuccessorHost } from "./supervisor.ts";
 
 /** Set by the old supervisor for the one it starts: "you are the successor of pid N". */
 export const SUCCESSOR_ENV = "SUPERVISOR_SUCCESSOR_OF";

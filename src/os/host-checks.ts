@@ -4,7 +4,6 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Logger } from "./log.ts";
 
 export interface HostFinding {
   setting: string;
@@ -46,8 +45,9 @@ export function hostWarning(findings: HostFinding[]): string | undefined {
   return `host: ${off.map((f) => `${f.setting}=${f.value}: ${f.detail}, fix: ${f.fix}`).join("; ")} (see supervisor check)`;
 }
 
-/** The start-up line, only when something is off. */
-export function warnAboutHost(workers: number, logger: Logger): void {
+/** The start-up line, only when something is off. `logger` is the supervisor's log (src/runtime/log.ts),
+ * named by shape only: src/os sits below the runtime and imports nothing from it. */
+export function warnAboutHost(workers: number, logger: { warn(message: string): void }): void {
   const line = hostWarning(hostFindings(workers));
   if (line) logger.warn(line);
 }

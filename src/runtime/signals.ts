@@ -14,7 +14,7 @@
 // a config file starts while it loads): from the first moment they reach one handler: one error line
 // and exit 1 while the config file loads (src/commands/run.ts), then the failure protocol (start.ts).
 
-import type { Signal } from "./core/types.ts";
+import type { Signal } from "../core/types.ts";
 
 /** Signals the supervisor takes over; Gunicorn's meanings (README's signal table). */
 export const HANDLED_SIGNALS: Signal[] = [

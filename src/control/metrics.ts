@@ -1,8 +1,8 @@
 // A Snapshot in the Prometheus text exposition format (version 0.0.4): HELP and TYPE before each
 // family, base units (bytes, seconds), counters ending in _total.
 
-import { RESTART_REASONS } from "./control/reasons.ts";
-import type { HttpTotals, Snapshot } from "./control/types.ts";
+import { RESTART_REASONS } from "../core/types.ts";
+import type { HttpTotals, Snapshot } from "./types.ts";
 
 /** The Content-Type of renderMetrics' text. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,17 +1,20 @@
-// The only module that starts or signals processes. It turns what happens to a worker process (its
-// IPC messages, its exit) into lifecycle events and hands them to `emit`; it decides nothing.
+// Starts and signals the worker processes (the supervisor's one other child is --pre-start's shell,
+// src/runtime/pre-start.ts; the config file's hooks run in the supervisor's own process). It turns
+// what happens to a worker process (its IPC messages, its exit) into lifecycle events and hands them
+// to `emit`; it decides nothing. workerLaunch is the one place a worker's command line and
+// environment are made.
 
 import type { Subprocess } from "bun";
-import { trackChild, untrackChild } from "./children.ts";
-import type { Event } from "./core/types.ts";
-import type { RequestMetrics } from "./request-metrics.ts";
+import type { RequestMetrics } from "../control/request-metrics.ts";
+import type { Event } from "../core/types.ts";
+import { trackChild, untrackChild } from "../os/children.ts";
 import {
   WORKER_CONFIG_ENV,
   WORKER_SOURCE_ENV,
   type WorkerConfig,
   type WorkerMessage,
-} from "./worker/protocol.ts";
-import { workerJavaScript } from "./worker/source.ts" with { type: "macro" };
+} from "../worker/protocol.ts";
+import { workerJavaScript } from "../worker/source.ts" with { type: "macro" };
 
 export interface WorkerHost {
   /** `heartbeatMs`: how often the worker is to send heartbeats (the core decides it). */
@@ -47,16 +50,9 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
       if (metrics) config.metricsFile = metrics.open(id, { uid: options.uid, gid: options.gid });
       let proc: Subprocess;
       try {
-        proc = Bun.spawn(workerCommand(options.worker.entry), {
-          env: {
-            ...options.env,
-            PORT: String(options.worker.port),
-            SUPERVISOR_WORKER_ID: String(slot),
-            [WORKER_CONFIG_ENV]: JSON.stringify(config),
-            [WORKER_SOURCE_ENV]: workerJs,
-            // The binary acts as the bun CLI for the worker and for anything the app spawns with execPath.
-            BUN_BE_BUN: "1",
-          },
+        const launch = workerLaunch(config, options.env);
+        proc = Bun.spawn(launch.cmd, {
+          env: launch.env,
           stdio: ["ignore", "inherit", "inherit"],
           serialization: "json",
           ...(options.uid === undefined ? {} : { uid: options.uid }),
@@ -112,9 +108,31 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
  * environment as an async function body: the bun CLI cannot import files embedded in the binary, and
  * this keeps `ps` short, with no temporary file to write or clean up.
  */
-export function workerCommand(entry: string): string[] {
+export function workerCommand(entry: string, executable = process.execPath): string[] {
   const stub = `await (async()=>{}).constructor("require",process.env.${WORKER_SOURCE_ENV})(require)`;
-  return [process.execPath, "-e", stub, entry];
+  return [executable, "-e", stub, entry];
+}
+
+/** The one place that builds a worker's command and environment: the host's, and that of whatever
+ * starts a worker without a supervisor (test/worker-harness.ts, scripts/bench/startup.ts). `js`: the
+ * worker's code (the bundled src/worker/ unless another version is compared). */
+export function workerLaunch(
+  config: WorkerConfig,
+  env: Record<string, string | undefined>,
+  { executable = process.execPath, js = workerJs }: { executable?: string; js?: string | undefined } = {},
+): { cmd: string[]; env: Record<string, string | undefined> } {
+  return {
+    cmd: workerCommand(config.entry, executable),
+    env: {
+      ...env,
+      PORT: String(config.port),
+      SUPERVISOR_WORKER_ID: String(config.slot),
+      [WORKER_CONFIG_ENV]: JSON.stringify(config),
+      [WORKER_SOURCE_ENV]: js,
+      // The binary acts as the bun CLI for the worker and for anything the app spawns with execPath.
+      BUN_BE_BUN: "1",
+    },
+  };
 }
 
 // --- internal ---

@@ -1,9 +1,9 @@
 // --pre-start "<command>": steps that must run once before any worker starts (database migrations).
 // Runs under `sh -c` with the workers' environment; a failure stops everything and becomes the exit
 // status. A stop signal meanwhile (TERM, INT, QUIT) is passed on to it and the start-up ends there
-// (exit 0, src/start.ts); HUP and USR1/USR2 are not (src/signals.ts: logged and ignored).
+// (exit 0, src/runtime/start.ts); HUP and USR1/USR2 are not (src/runtime/signals.ts: logged and ignored).
 
-import { trackChild, untrackChild } from "./children.ts";
+import { trackChild, untrackChild } from "../os/children.ts";
 import type { Logger } from "./log.ts";
 import type { StartupSignals } from "./signals.ts";
 
