@@ -12,7 +12,7 @@ import {
   createConsola,
   LogLevels,
   type LogObject,
-} from "consola";
+} from "consola/core";
 
 export type Logger = ConsolaInstance;
 export type LogFormat = "pretty" | "json";

@@ -27,7 +27,7 @@ import {
   stopHeartbeat,
 } from "./bun-server.ts";
 import { bootFailed, config, errorText, warn } from "./context.ts";
-import { closeNodeServer, forceCloseNodeServer, hookNodeHttp } from "./node-http.ts";
+import { closeNodeServer, forceCloseNodeServer } from "./node-http.ts";
 import { watchParent } from "./parent.ts";
 import { WORKER_CONFIG_ENV, WORKER_SOURCE_ENV } from "./protocol.ts";
 import { holdAppSignalListeners, runAppShutdown } from "./shutdown.ts";
@@ -69,7 +69,6 @@ holdAppSignalListeners();
 // --tls-cert/--tls-key win over any `tls` the app gives; read once, before the app runs.
 const tls = config.tls ? await readTls(config.tls) : undefined;
 hookBunServe(tls);
-hookNodeHttp();
 void listened.then(() => setImmediate(parent.armDeathSignal));
 
 startup.at = performance.now();

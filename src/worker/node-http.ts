@@ -15,33 +15,33 @@ import { countRequest } from "./requests.ts";
 const IDLE_SWEEP_MS = 50;
 
 let main: Server | undefined;
-/** The node server whose listen() is on the stack: the one a Bun.serve call made now belongs to. */
-let listening: Server | undefined;
+/** True from the moment our Bun.serve call for a node server returned until that server said it listens. */
+let adopting = false;
+let hooked = false;
 
-/** Watch every node:http server's listen() and "request" events (only the main one's are ours). */
-export function hookNodeHttp(): void {
+/**
+ * bun-server.ts took a node server's Bun.serve call as the worker's server: the node server that emits
+ * "listening" next is that one (its listen() called Bun.serve and emits the event after it returned).
+ * node:http is hooked only now, when the app has loaded it: requiring it up front cost every worker of
+ * a Bun.serve app ~5 MB of RSS (docs/BENCHMARKS.md, "Memory and idle cost").
+ */
+export function adoptNodeServer(): void {
+  if (main) return;
+  adopting = true;
+  if (hooked) return;
+  hooked = true;
   const http = require("node:http") as typeof import("node:http");
   const proto = http.Server.prototype as Server & Record<string, unknown>;
-  const listen = proto.listen;
-  proto.listen = function (this: Server, ...args: unknown[]) {
-    listening = this;
-    try {
-      return (listen as (...a: unknown[]) => Server).apply(this, args);
-    } finally {
-      listening = undefined;
-    }
-  } as typeof proto.listen;
   const emit = proto.emit;
   proto.emit = function (this: Server, event: string | symbol, ...args: unknown[]) {
+    if (event === "listening" && adopting) {
+      adopting = false;
+      main = this;
+    }
     if (event === "request" && this === main)
       onRequest(args[0] as IncomingMessage, args[1] as ServerResponse);
     return (emit as (...a: unknown[]) => boolean).call(this, event, ...args);
   } as typeof proto.emit;
-}
-
-/** bun-server.ts took a node server's Bun.serve call as the worker's server: remember which node server. */
-export function adoptNodeServer(): void {
-  main ??= listening;
 }
 
 /** Stop accepting, close idle keep-alive connections, resolve when the requests in flight are done. */
