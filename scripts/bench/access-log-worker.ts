@@ -1,12 +1,14 @@
-// Throughput cost of --access-log: one worker of pid-app.ts under `wrk -t1 -c32 -d5s`, its stdout to a
-// file (as under a process manager or a container runtime), alternating runs of
+// Throughput cost of --access-log and of --admin's request metrics: one worker of pid-app.ts under
+// `wrk -t1 -c32 -d5s`, its stdout to a file (as under a process manager or a container runtime),
+// alternating runs of
 //   before: the worker as committed at HEAD~ (or BASE=<rev>), log off; off: this worker, log off;
-//   text: log on, text lines; json: log on, JSON lines.
+//   text: log on, text lines; json: log on, JSON lines; metrics: request metrics on (--admin), log off.
 // A benchmark script, not a test:
 //   BASE=HEAD~1 bun scripts/bench/access-log-worker.ts [rounds]
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createRequestMetrics } from "../../src/control/request-metrics.ts";
 import { fixture, get, ROOT } from "../../test/helpers.ts";
 import { startWorkers } from "../../test/worker-harness.ts";
 
@@ -15,11 +17,13 @@ const base = process.env.BASE;
 const baseSource = base
   ? Bun.spawnSync(["git", "show", `${base}:src/worker/main.ts`], { cwd: ROOT }).stdout.toString()
   : undefined;
+const requestMetrics = createRequestMetrics();
 const modes = {
   ...(baseSource ? { before: { workerSource: baseSource, config: {} } } : {}),
   off: { config: { accessLog: false } },
   text: { config: { accessLog: true, logFormat: "pretty" as const } },
   json: { config: { accessLog: true, logFormat: "json" as const } },
+  metrics: { config: { accessLog: false, metricsFile: requestMetrics.open(1) } },
 };
 const results: Record<string, number[]> = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
 const logFile = join(tmpdir(), `access-log-bench-${process.pid}.log`);
@@ -43,3 +47,4 @@ for (const [mode, xs] of Object.entries(results)) {
     `${mode}: median ${median(xs).toFixed(0)} req/s, ratio to off ${(median(xs) / off).toFixed(3)}`,
   );
 }
+requestMetrics.dispose();
