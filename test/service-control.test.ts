@@ -3,20 +3,38 @@
 // its pidfile. And a read-only /tmp: the start-up line says where control can be had.
 // Root only (a user, a mount namespace); skipped with the reason elsewhere.
 
-import { describe, expect, test } from "bun:test";
-import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixture, get, ROOT, runToExit, startSupervisor, waitFor } from "./helpers.ts";
+import { ensureBinary, fixture, get, runToExit, startSupervisor, waitFor } from "./helpers.ts";
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
 const canUnshareMount = isRoot && Bun.spawnSync(["unshare", "-m", "true"]).exitCode === 0;
-const cli = [process.execPath, join(ROOT, "src", "cli.ts")];
+/** The compiled binary and the app, where the service user reaches them under a /tmp of its own: the
+ * checkout may itself be under /tmp (hidden by that mount) or in a 0700 directory. */
+let served: { dir: string; binary: string; app: string } | undefined;
+beforeAll(() => {
+  if (!canUnshareMount) return;
+  const dir = mkdtempSync("/var/tmp/sv-service-bin-");
+  chmodSync(dir, 0o755);
+  const binary = join(dir, "supervisor");
+  copyFileSync(ensureBinary(), binary);
+  chmodSync(binary, 0o755);
+  const app = join(dir, "app.ts");
+  copyFileSync(fixture("pid-app.ts"), app);
+  chmodSync(app, 0o644);
+  served = { dir, binary, app };
+}, 120_000);
+afterAll(() => {
+  if (served) rmSync(served.dir, { recursive: true, force: true });
+});
 
 /** A supervisor as systemd would start a `User=` service: that user, no XDG_RUNTIME_DIR, and here
  * also a /tmp of its own (mount namespace) that root's /tmp does not show. */
 function serviceSupervisor(args: string[], tmpOptions = "mode=1777") {
+  const { binary, app } = served as NonNullable<typeof served>;
   return startSupervisor(
     [
       "unshare",
@@ -25,9 +43,9 @@ function serviceSupervisor(args: string[], tmpOptions = "mode=1777") {
       "-c",
       `mount -t tmpfs -o ${tmpOptions} tmpfs /tmp && exec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups "$@"`,
       "sh",
-      ...cli,
+      binary,
       "run",
-      fixture("pid-app.ts"),
+      app,
       ...args,
     ],
     { raw: true, env: { XDG_RUNTIME_DIR: undefined, HOME: "/nonexistent" } },
