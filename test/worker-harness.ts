@@ -41,28 +41,32 @@ export interface HarnessOptions {
   workerSource?: string;
 }
 
+/** A worker's config with the supervisor's defaults, as tests and benchmarks start one by hand. */
+export function workerConfig(entry: string, port: number, slot = 0): WorkerConfig {
+  return {
+    entry,
+    port,
+    host: "0.0.0.0",
+    slot,
+    parentPid: process.pid,
+    gracefulTimeoutMs: 5_000,
+    bootTimeoutMs: 30_000,
+    heartbeatMs: 1_000,
+    maxRequests: 0,
+    maxRequestsJitter: 0,
+    accessLog: false,
+    logFormat: "pretty",
+    idleTimeout: { seconds: 30, explicit: false },
+    maxBody: { bytes: 128 * 2 ** 20, explicit: false },
+    development: false,
+  };
+}
+
 export function startWorkers(entry: string, options: HarnessOptions = {}): Workers {
   const port = options.port ?? freePort();
   const js = options.workerSource === undefined ? undefined : transpile(options.workerSource);
   const workers = Array.from({ length: options.workers ?? 1 }, (_, slot) => {
-    const config: WorkerConfig = {
-      entry,
-      port,
-      host: "0.0.0.0",
-      slot,
-      parentPid: process.pid,
-      gracefulTimeoutMs: 5_000,
-      bootTimeoutMs: 30_000,
-      heartbeatMs: 1_000,
-      maxRequests: 0,
-      maxRequestsJitter: 0,
-      accessLog: false,
-      logFormat: "pretty",
-      idleTimeout: { seconds: 30, explicit: false },
-      maxBody: { bytes: 128 * 2 ** 20, explicit: false },
-      development: false,
-      ...options.config,
-    };
+    const config: WorkerConfig = { ...workerConfig(entry, port, slot), ...options.config };
     const messages: WorkerMessage[] = [];
     const launch = workerLaunch(config, { ...process.env, ...options.env }, { js });
     const proc = Bun.spawn(launch.cmd, {

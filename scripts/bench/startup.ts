@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { workerLaunch } from "../../src/runtime/host.ts";
-import type { WorkerConfig } from "../../src/worker/protocol.ts";
+import { workerConfig } from "../../test/worker-harness.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const runs = Number(process.env.RUNS ?? 15);
@@ -26,23 +26,7 @@ const ffi = `const {dlopen}=require("bun:ffi");dlopen("libc.so.6",{prctl:{args:[
 // stub, exactly as src/runtime/host.ts starts it (its workerLaunch), here under the binary.
 const worker = (p: number) =>
   workerLaunch(
-    {
-      entry: app,
-      port: p,
-      host: "127.0.0.1",
-      slot: 0,
-      parentPid: process.pid,
-      gracefulTimeoutMs: 1000,
-      bootTimeoutMs: 30_000,
-      heartbeatMs: 0,
-      maxRequests: 0,
-      maxRequestsJitter: 0,
-      accessLog: false,
-      logFormat: "pretty",
-      idleTimeout: { seconds: 30, explicit: false },
-      maxBody: { bytes: 128 * 2 ** 20, explicit: false },
-      development: false,
-    } satisfies WorkerConfig,
+    { ...workerConfig(app, p), host: "127.0.0.1", gracefulTimeoutMs: 1000, heartbeatMs: 0 },
     asBun,
     { executable: bin },
   );
