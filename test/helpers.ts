@@ -258,8 +258,23 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
       }
       await exited;
       if (given === undefined && !unset) rmSync(runtimeDir, { recursive: true, force: true });
+      removeMetricsDirs(proc.pid);
     },
   };
+}
+
+/** A SIGKILLed supervisor leaves its --admin request-metrics directory (the next one would remove it):
+ * a test leaves nothing behind. */
+function removeMetricsDirs(pid: number): void {
+  for (const base of ["/dev/shm", tmpdir()]) {
+    try {
+      for (const name of readdirSync(base)) {
+        if (name.startsWith(`supervisor-${pid}-`)) rmSync(join(base, name), { recursive: true, force: true });
+      }
+    } catch {
+      // no such base here
+    }
+  }
 }
 
 /** Everything a child prints, as it arrives: stdout, stderr and both interleaved; `done` once both end. */
