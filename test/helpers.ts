@@ -258,18 +258,19 @@ export function startSupervisor(args: string[], options: StartOptions = {}): Run
       }
       await exited;
       if (given === undefined && !unset) rmSync(runtimeDir, { recursive: true, force: true });
-      removeMetricsDirs(proc.pid);
+      removeDeadMetricsDirs();
     },
   };
 }
 
-/** A SIGKILLed supervisor leaves its --admin request-metrics directory (the next one would remove it):
- * a test leaves nothing behind. */
-function removeMetricsDirs(pid: number): void {
+/** A SIGKILLed supervisor (this one, or the successor an upgrade test started) leaves its --admin
+ * request-metrics directory (the next supervisor would remove it): a test leaves nothing behind. */
+function removeDeadMetricsDirs(): void {
   for (const base of ["/dev/shm", tmpdir()]) {
     try {
       for (const name of readdirSync(base)) {
-        if (name.startsWith(`supervisor-${pid}-`)) rmSync(join(base, name), { recursive: true, force: true });
+        const pid = Number(/^supervisor-(\d+)-/.exec(name)?.[1]);
+        if (pid && !isAlive(pid)) rmSync(join(base, name), { recursive: true, force: true });
       }
     } catch {
       // no such base here
