@@ -1,35 +1,6 @@
 // Deaths under load are not a crash loop: an early death is a worker that never got to serve.
 import { describe, expect, test } from "bun:test";
-import { fixture, runToExit, startSupervisor } from "./helpers.ts";
-
-/** `clients` sequential clients, each pausing `pauseMs` between requests (steady, not flooding: a
- * refused request is not retried in a tight loop), until `seconds` pass or `maxRequests` are sent. */
-async function steadyLoad(
-  port: number,
-  clients: number,
-  seconds: number,
-  pauseMs: number,
-  maxRequests: number,
-) {
-  let ok = 0;
-  let failed = 0;
-  const end = performance.now() + seconds * 1_000;
-  const client = async () => {
-    while (performance.now() < end && ok + failed < maxRequests) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) });
-        await res.text();
-        if (res.status === 200) ok++;
-        else failed++;
-      } catch {
-        failed++;
-      }
-      await Bun.sleep(pauseMs);
-    }
-  };
-  await Promise.all(Array.from({ length: clients }, client));
-  return { ok, failed };
-}
+import { fixture, runToExit, startSupervisor, steadyLoad } from "./helpers.ts";
 
 describe("deaths under load", () => {
   test("1 request in 50 exits the worker: under steady load ≥ 95% succeed and the supervisor stays up", async () => {

@@ -414,3 +414,32 @@ export async function runScenario<T>(
   if (code !== 0 || !last.startsWith("{")) throw new Error(`${script} failed (${code}):\n${out}\n${err}`);
   return { ...(JSON.parse(last) as T), isolated: canIsolateNetwork };
 }
+
+/** `clients` sequential clients, each pausing `pauseMs` between requests (steady, not flooding: a
+ * refused request is not retried in a tight loop), until `seconds` pass or `maxRequests` are sent. */
+export async function steadyLoad(
+  port: number,
+  clients: number,
+  seconds: number,
+  pauseMs: number,
+  maxRequests: number,
+) {
+  let ok = 0;
+  let failed = 0;
+  const end = performance.now() + seconds * 1_000;
+  const client = async () => {
+    while (performance.now() < end && ok + failed < maxRequests) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) });
+        await res.text();
+        if (res.status === 200) ok++;
+        else failed++;
+      } catch {
+        failed++;
+      }
+      await Bun.sleep(pauseMs);
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, client));
+  return { ok, failed };
+}
