@@ -40,19 +40,15 @@ describe("supervisor check: host settings", () => {
 
 describe.skipIf(!canUnshareNet)("tcp_migrate_req in a private network namespace (root)", () => {
   const inNetns = (value: number) => `ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=${value}`;
-
-  test("0: check warns with the fix, and run prints one host warning line", async () => {
-    const checked = await underShell(inNetns(0), ["check", fixture("pid-app.ts")], ["unshare", "-n"]);
-    expect(checked.stdout).toMatch(
-      /^warn net\.ipv4\.tcp_migrate_req=0: connections queued on a stopping worker are reset .*; fix: sysctl -w net\.ipv4\.tcp_migrate_req=1/m,
-    );
-    await using sup = startSupervisor(
+  /** `supervisor run` of one worker in a private network namespace with tcp_migrate_req = value. */
+  const runInNetns = (value: number) =>
+    startSupervisor(
       [
         "unshare",
         "-n",
         "sh",
         "-c",
-        `${inNetns(0)} && exec "$@"`,
+        `${inNetns(value)} && exec "$@"`,
         "sh",
         ...cli,
         "run",
@@ -62,6 +58,13 @@ describe.skipIf(!canUnshareNet)("tcp_migrate_req in a private network namespace 
       ],
       { raw: true },
     );
+
+  test("0: check warns with the fix, and run prints one host warning line", async () => {
+    const checked = await underShell(inNetns(0), ["check", fixture("pid-app.ts")], ["unshare", "-n"]);
+    expect(checked.stdout).toMatch(
+      /^warn net\.ipv4\.tcp_migrate_req=0: connections queued on a stopping worker are reset .*; fix: sysctl -w net\.ipv4\.tcp_migrate_req=1/m,
+    );
+    await using sup = runInNetns(0);
     const line = await sup.waitForOutput(
       /^.*host: net\.ipv4\.tcp_migrate_req=0: .*\(see supervisor check\)$/m,
     );
@@ -83,22 +86,7 @@ describe.skipIf(!canUnshareNet)("tcp_migrate_req in a private network namespace 
   test("1: check says ok, and run prints no host line", async () => {
     const checked = await underShell(inNetns(1), ["check", fixture("pid-app.ts")], ["unshare", "-n"]);
     expect(checked.stdout).toMatch(/^ok {3}net\.ipv4\.tcp_migrate_req=1: /m);
-    await using sup = startSupervisor(
-      [
-        "unshare",
-        "-n",
-        "sh",
-        "-c",
-        `${inNetns(1)} && exec "$@"`,
-        "sh",
-        ...cli,
-        "run",
-        fixture("pid-app.ts"),
-        "-w",
-        "1",
-      ],
-      { raw: true },
-    );
+    await using sup = runInNetns(1);
     await sup.waitForOutput(/ready: 1 worker/);
     process.kill(sup.pid, "SIGTERM");
     expect(await sup.exited).toBe(0);
