@@ -3,7 +3,7 @@
 // quota are checked in subprocesses where the machine allows.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import {
@@ -15,7 +15,7 @@ import {
   parseCpuMax,
   parseProcSelfCgroup,
 } from "../src/os/cpus.ts";
-import { ROOT, waitFor } from "./helpers.ts";
+import { canMakeV1Cgroup, ROOT, waitFor } from "./helpers.ts";
 
 const temps: string[] = [];
 afterAll(() => {
@@ -199,19 +199,9 @@ describe.skipIf(!taskset || cpus().length < 2)("affinity mask, for real", () => 
 // A real cgroup v1 with a 1-CPU quota: needs root and a writable cpu controller (this project's
 // machines have both; most CI runners do not, and then it is skipped).
 const V1_CPU = "/sys/fs/cgroup/cpu";
-const canMakeV1Cgroup = (() => {
-  if (process.getuid?.() !== 0 || !existsSync(join(V1_CPU, "cpu.cfs_quota_us"))) return false;
-  const probe = join(V1_CPU, `supervisor-probe-${process.pid}`);
-  try {
-    mkdirSync(probe);
-    rmdirSync(probe);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const canMakeCpuCgroup = canMakeV1Cgroup(V1_CPU, "cpu.cfs_quota_us");
 
-describe.skipIf(!canMakeV1Cgroup || cpus().length < 2)("cgroup v1 quota, for real", () => {
+describe.skipIf(!canMakeCpuCgroup || cpus().length < 2)("cgroup v1 quota, for real", () => {
   test("a process in a cgroup with cpu.cfs_quota_us = 1 CPU gets 1", async () => {
     const group = join(V1_CPU, `supervisor-test-${process.pid}`);
     mkdirSync(group);

@@ -9,9 +9,11 @@ import {
   cpSync,
   existsSync,
   linkSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -442,4 +444,18 @@ export async function steadyLoad(
   };
   await Promise.all(Array.from({ length: clients }, client));
   return { ok, failed };
+}
+
+/** Root can make a cgroup v1 group under `controller` (a directory such as /sys/fs/cgroup/cpu) that
+ * has `file`: the real-cgroup tests run only then. */
+export function canMakeV1Cgroup(controller: string, file: string): boolean {
+  if (process.getuid?.() !== 0 || !existsSync(join(controller, file))) return false;
+  const probe = join(controller, `supervisor-probe-${process.pid}`);
+  try {
+    mkdirSync(probe);
+    rmdirSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -3,9 +3,9 @@
 // real cgroup v1 memory limit is set, without touching the machine's own settings.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fixture, ROOT, runToExit, startSupervisor, waitFor } from "./helpers.ts";
+import { canMakeV1Cgroup, fixture, ROOT, runToExit, startSupervisor, waitFor } from "./helpers.ts";
 
 const cli = [process.execPath, join(ROOT, "src", "cli.ts")];
 const isRoot = process.getuid?.() === 0;
@@ -96,17 +96,7 @@ describe.skipIf(!canUnshareNet)("tcp_migrate_req in a private network namespace 
 
 // A real cgroup v1 memory limit: needs root and a writable memory controller (skipped elsewhere).
 const V1_MEMORY = "/sys/fs/cgroup/memory";
-const canMakeMemoryCgroup = (() => {
-  if (!isRoot || !existsSync(join(V1_MEMORY, "memory.limit_in_bytes"))) return false;
-  const probe = join(V1_MEMORY, `supervisor-probe-${process.pid}`);
-  try {
-    mkdirSync(probe);
-    rmdirSync(probe);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const canMakeMemoryCgroup = canMakeV1Cgroup(V1_MEMORY, "memory.limit_in_bytes");
 
 describe.skipIf(!canMakeMemoryCgroup)("cgroup memory limit, for real (root, cgroup v1)", () => {
   test("100 MB for -w 4: warned (4 workers need ~192 MB), the fix says -w 1", async () => {
