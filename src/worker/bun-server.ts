@@ -40,20 +40,22 @@ export const stopHeartbeat = () => clearInterval(heartbeatTimer);
 export const mainServer = () => server;
 export const isNodeHttp = () => nodeHttp;
 
-/** Take over Bun.serve so that the app's first server becomes ours. `tls`: --tls-cert/--tls-key, read already. */
-export function hookBunServe(tls: { cert: string; key: string } | undefined): void {
-  const bunServe = Bun.serve;
+/** Bun's own Bun.serve, taken before the app can see (or replace) it. */
+const bunServe = Bun.serve;
+/** --tls-cert/--tls-key, read before the app runs. */
+let tls: { cert: string; key: string } | undefined;
+
+/** Take over Bun.serve so that the app's first server becomes ours. */
+export function hookBunServe(files: { cert: string; key: string } | undefined): void {
+  tls = files;
   Bun.serve = function serve(this: unknown, options: Parameters<typeof Bun.serve>[0]) {
     if (server) return bunServe.call(this, options) as Server<unknown>; // a second server: not ours
-    return listen(bunServe, { ...(options as unknown as Options) }, true, tls);
+    return listen({ ...(options as unknown as Options) }, true);
   } as typeof Bun.serve;
-  exportServe = (options) => listen(bunServe, options, false, tls);
 }
 
 /** Serve an exported app (`default { fetch }`, `default app`) on the shared port. */
-export let exportServe: (options: Options) => Server<unknown> = () => {
-  throw new Error("hookBunServe first");
-};
+export const exportServe = (options: Options): Server<unknown> => listen(options, false);
 
 /** Bun.serve's options from an exported app: a plain object is spread as Bun would use it; an app
  * instance (Hono, Elysia) has its handlers read through getters and its methods bound, so `this` stays the app. */
@@ -93,12 +95,7 @@ export function isBunRoutes(routes: unknown): routes is Options {
 
 // --- internal ---
 
-function listen(
-  bunServe: typeof Bun.serve,
-  options: Options,
-  fromApp: boolean,
-  tls: { cert: string; key: string } | undefined,
-): Server<unknown> {
+function listen(options: Options, fromApp: boolean): Server<unknown> {
   nodeHttp = typeof options.onNodeHTTPRequest === "function";
   appOptions = options;
   const serveOptions: Options = { ...options, ...wrapHandlers(options) };
