@@ -147,10 +147,16 @@ describe("production by default, and a clean environment", () => {
     expect(res.body.length).toBeLessThan(200);
   });
 
-  test("the app's children do not see BUN_BE_BUN, yet process.execPath still runs as bun", async () => {
+  test("the app's children do not see BUN_BE_BUN nor the supervisor's channel, yet process.execPath still runs as bun", async () => {
     await using sup = startSupervisor(["run", APP, "-w", "1"], binary);
     await sup.waitForOutput(READY);
-    expect(JSON.parse((await get(sup.port, "/spawn")).body)).toEqual({ bunBeBun: false, execPathSays: "42" });
+    // No IPC channel either: process.send is undefined, as under `bun app.ts`.
+    expect(JSON.parse((await get(sup.port, "/spawn")).body)).toEqual({
+      bunBeBun: false,
+      execPathSays: "42",
+      childHoldsChannel: false,
+      processSend: "undefined",
+    });
   });
 
   test("--max-body-size: a larger body gets 413, a smaller one is served", async () => {

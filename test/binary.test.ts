@@ -74,6 +74,18 @@ describe("dist/supervisor", () => {
     probe.stop(true);
   });
 
+  test("SIGKILL the supervisor while the workers still run the app's start-up work: they exit within 1 s", async () => {
+    // Before a worker is ready, no parent-death signal is set yet: the channel's end-of-file tells it.
+    await using sup = startSupervisor(["run", fixture("lifespan/bun-app.ts"), "-w", "2"], {
+      ...binary,
+      env: { STARTUP_MS: "20000" },
+    });
+    await waitFor(() => sup.workers().length === 2, "2 workers starting");
+    const workers = sup.workers();
+    process.kill(sup.pid, "SIGKILL");
+    await waitFor(() => workers.every((pid) => !isAlive(pid)), "every worker to exit", 1_000);
+  });
+
   test("an app in its own directory: its .env is loaded and process.execPath runs bun, not the supervisor", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sv-app-"));
     cpSync(fixture("spawns-bun-app.ts"), join(dir, "app.ts"));

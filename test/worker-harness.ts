@@ -1,9 +1,9 @@
 // Start workers the way src/runtime/host.ts does (its workerLaunch) — `bun -e <stub> <entry>` with the worker's code and its config in
-// the environment, an IPC channel — without the supervisor, so worker features can be tested with
+// the environment, its channel on fd 3 — without the supervisor, so worker features can be tested with
 // any WorkerConfig. The test process plays the supervisor: it is the workers' parent and parentPid.
 // Every worker is SIGKILLed when the `await using` scope ends.
 
-import { workerLaunch } from "../src/runtime/host.ts";
+import { openChannel, workerLaunch } from "../src/runtime/host.ts";
 import type { WorkerConfig, WorkerMessage } from "../src/worker/protocol.ts";
 import { collectOutput, freePort, ROOT } from "./helpers.ts";
 
@@ -72,16 +72,14 @@ export function startWorkers(entry: string, options: HarnessOptions = {}): Worke
     const proc = Bun.spawn(launch.cmd, {
       cwd: options.cwd ?? ROOT,
       env: launch.env,
-      stdio: ["ignore", options.stdout ?? "pipe", "pipe"],
-      serialization: "json",
-      ipc: (message: WorkerMessage) => {
-        messages.push(message);
-      },
+      stdio: ["ignore", options.stdout ?? "pipe", "pipe", "pipe"],
     });
+    const channel = openChannel(proc, (message) => messages.push(message));
     const stdout = proc.stdout as ReadableStream<Uint8Array> | number | undefined;
     const output = collectOutput(stdout instanceof ReadableStream ? stdout : undefined, proc.stderr);
     const pumped = output.done;
     const exited = proc.exited.then(async (code) => {
+      await channel.close();
       await pumped;
       return code;
     });

@@ -1,4 +1,4 @@
-// Where a worker's start-up time goes: each piece timed from spawn to exit (or to the IPC "ready"),
+// Where a worker's start-up time goes: each piece timed from spawn to exit (or to its "ready" message),
 // the runs of all pieces interleaved, median of RUNS (default 15). Pieces run as plain bun and as the
 // compiled supervisor acting as bun (BUN_BE_BUN=1), as its workers do.
 // usage: bun scripts/bench/startup.ts [SUPERVISOR_BIN]   (default: a copy of dist/supervisor)
@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { workerLaunch } from "../../src/runtime/host.ts";
+import { openChannel, workerLaunch } from "../../src/runtime/host.ts";
 import { workerConfig } from "../../test/worker-harness.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -37,6 +37,8 @@ interface Piece {
   env?: Record<string, string | undefined>;
   /** Time to the first IPC message (then kill), instead of time to exit. */
   ipc?: boolean;
+  /** Time to the first message on the supervisor's channel (fd 3; then kill), instead of time to exit. */
+  channel?: boolean;
   /** Time to a stdout line matching this (then SIGTERM and wait), instead of time to exit. */
   line?: RegExp;
 }
@@ -67,9 +69,9 @@ const pieces: Piece[] = [
     ipc: true,
   },
   {
-    name: "supervisor worker (src/worker/main.ts), spawn to IPC ready",
+    name: "supervisor worker (src/worker/main.ts), spawn to its ready message",
     ...worker(port + 3),
-    ipc: true,
+    channel: true,
   },
   ...[1, 4].flatMap((n): Piece[] => [
     {
@@ -99,21 +101,28 @@ for (const piece of pieces) {
 
 async function time(piece: Piece): Promise<number> {
   const t0 = performance.now();
-  if (piece.ipc) {
+  if (piece.ipc || piece.channel) {
     let ready: () => void = () => {};
     const got = new Promise<void>((r) => {
       ready = r;
     });
-    const proc = Bun.spawn(piece.cmd, {
-      env: piece.env ?? process.env,
-      stdio: ["ignore", "ignore", "inherit"],
-      serialization: "json",
-      ipc: () => ready(),
-    });
+    const proc = piece.ipc
+      ? Bun.spawn(piece.cmd, {
+          env: piece.env ?? process.env,
+          stdio: ["ignore", "ignore", "inherit"],
+          serialization: "json",
+          ipc: () => ready(),
+        })
+      : Bun.spawn(piece.cmd, {
+          env: piece.env ?? process.env,
+          stdio: ["ignore", "ignore", "inherit", "pipe"],
+        });
+    const channel = piece.channel ? openChannel(proc, () => ready()) : undefined;
     await Promise.race([got, proc.exited, Bun.sleep(5000)]);
     const ms = performance.now() - t0;
     proc.kill("SIGKILL");
     await proc.exited;
+    await channel?.close();
     return ms;
   }
   if (piece.line) {

@@ -11,7 +11,7 @@ export type ControlRequest =
   | { type: "stop" }
   | { type: "upgrade" };
 
-/** Slack for the shell's own turn (IPC, the event loop) on top of the lifecycle's timers. */
+/** Slack for the shell's own turn (the workers' channels, the event loop) on top of the lifecycle's timers. */
 export const REQUEST_SLACK_MS = 1_000;
 
 export function requestDeadlineMs(s: State, request: ControlRequest): number {

@@ -42,7 +42,7 @@ export interface WorkerRecord {
   retiring?: RetireReason;
   /** Set on a fresh worker that will take over from `replacementOf` once ready. */
   replacementOf?: number;
-  /** The app's own error, sent over IPC before the worker exits with BOOT_ERROR. */
+  /** The app's own error, sent on the worker's channel before it exits with BOOT_ERROR. */
   bootError?: string;
   /** What the supervisor asked of a worker it stopped on purpose (for the exit log line). */
   stopReason?: string;

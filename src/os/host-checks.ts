@@ -18,7 +18,7 @@ export interface HostFinding {
 
 /** Measured with the compiled binary and a hello-world app (README, docs/DEPLOYMENT.md): the
  * supervisor's RSS, each worker's RSS before the app's own memory, Bun's listen backlog and the
- * supervisor's file descriptors (a base plus stdout, stderr and IPC pipes per worker). */
+ * supervisor's file descriptors (a base plus, per worker, its channel and its pidfd). */
 export const SUPERVISOR_MB = 48;
 export const WORKER_MB = 36;
 export const BUN_LISTEN_BACKLOG = 512;

@@ -1,14 +1,19 @@
 // Starts and signals the worker processes (the supervisor's one other child is --pre-start's shell,
 // src/runtime/pre-start.ts; the config file's hooks run in the supervisor's own process). It turns
-// what happens to a worker process (its IPC messages, its exit) into lifecycle events and hands them
-// to `emit`; it decides nothing. workerLaunch is the one place a worker's command line and
+// what happens to a worker process (the messages on its channel, its exit) into lifecycle events and
+// hands them to `emit`; it decides nothing. workerLaunch is the one place a worker's command line and
 // environment are made.
+// The channel is a socket pair on the worker's fd 3 (Bun.spawn's 4th stdio entry), carrying JSON
+// lines, not Bun's IPC: Bun's IPC channel wakes the parent about once a second per child even when
+// nothing is sent (docs/BENCHMARKS.md, "Memory and idle cost").
 
+import { closeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { RequestMetrics } from "../control/request-metrics.ts";
 import type { Event } from "../core/types.ts";
 import { trackChild, untrackChild } from "../os/children.ts";
 import {
+  CHANNEL_FD,
   WORKER_CONFIG_ENV,
   WORKER_SOURCE_ENV,
   type WorkerConfig,
@@ -53,14 +58,9 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
         const launch = workerLaunch(config, options.env);
         proc = Bun.spawn(launch.cmd, {
           env: launch.env,
-          stdio: ["ignore", "inherit", "inherit"],
-          serialization: "json",
+          stdio: ["ignore", "inherit", "inherit", "pipe"],
           ...(options.uid === undefined ? {} : { uid: options.uid }),
           ...(options.gid === undefined ? {} : { gid: options.gid }),
-          ipc: (message: WorkerMessage) => {
-            const event = messageEvent(id, message);
-            if (event) emit(event);
-          },
         });
       } catch (error) {
         metrics?.close(id);
@@ -71,7 +71,13 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
       procs.set(id, proc);
       trackChild(proc.pid);
       emit({ type: "spawned", id, pid: proc.pid });
-      void proc.exited.then(() => {
+      const channel = openChannel(proc, (message) => {
+        const event = messageEvent(id, message);
+        if (event) emit(event);
+      });
+      void proc.exited.then(async () => {
+        // What it wrote before it exited (a boot error) is heard before its exit.
+        await channel.close();
         procs.delete(id);
         untrackChild(proc.pid);
         // Its counts join the totals before anyone hears it is gone.
@@ -135,7 +141,56 @@ export function workerLaunch(
   };
 }
 
+export interface Channel {
+  /** Read what is left, then close the supervisor's end; resolves when closed. */
+  close(): Promise<void>;
+}
+
+/** A worker's channel (fd 3 in the worker; `proc.stdio[CHANNEL_FD]` here, a plain fd number): each
+ * JSON line becomes a message. Malformed lines are dropped: only our worker code writes here. */
+export function openChannel(proc: Subprocess, onMessage: (message: WorkerMessage) => void): Channel {
+  const fd = proc.stdio[CHANNEL_FD] as unknown as number;
+  const reader = Bun.file(fd).stream().getReader();
+  // The stream reads a duplicate of the fd, which it closes at its end: the original is not needed
+  // (kept, the supervisor would hold 3 fds per worker instead of 2).
+  closeSync(fd);
+  const decoder = new TextDecoder();
+  let buffered = "";
+  const done = (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf("\n");
+        try {
+          onMessage(JSON.parse(line) as WorkerMessage);
+        } catch {
+          // not a message of ours
+        }
+      }
+    }
+  })().catch(() => {});
+  return {
+    async close() {
+      // The end-of-file comes with the exit. (Bun's spawn passes no fd past stdio to the app's
+      // children, but should some other way leave fd 3 open in one that outlives the worker, what
+      // was written is read and no more is waited for.)
+      let timer: Timer | undefined;
+      await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, CHANNEL_DRAIN_MS)))]);
+      clearTimeout(timer);
+      await reader.cancel().catch(() => {});
+    },
+  };
+}
+
 // --- internal ---
+
+/** How long a dead worker's channel is read for when its end-of-file does not come. */
+const CHANNEL_DRAIN_MS = 50;
 
 function messageEvent(id: number, message: WorkerMessage): Event | undefined {
   switch (message?.type) {
@@ -152,6 +207,6 @@ function messageEvent(id: number, message: WorkerMessage): Event | undefined {
     case "retire":
       return { type: "retire", id, reason: message.reason };
     default:
-      return undefined; // not ours: an app may use process.send for its own reasons
+      return undefined;
   }
 }

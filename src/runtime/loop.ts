@@ -1,5 +1,5 @@
-// The shell around the decision core: signal listeners, worker exits, IPC messages, timers and control
-// requests only enqueue events; one serial loop feeds them to `decide` and performs the effects it
+// The shell around the decision core: signal listeners, worker exits, the workers' messages, timers
+// and control requests only enqueue events; one serial loop feeds them to `decide` and performs the effects it
 // returns (Gunicorn's arbiter: handlers queue, the loop decides). Nothing here polls.
 //
 // Failure protocol (Gunicorn's Arbiter.run): a throw in the loop (in `decide`, in an effect) or one

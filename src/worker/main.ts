@@ -125,7 +125,7 @@ async function drain(graceMs: number): Promise<void> {
   // framework does not await, as Elysia's onStop): the process ends when they are done, as under Node.
   // A sync listener gets until the deadline; once async ones have settled, a leftover timer of the
   // app's gets SETTLE_MS, not the whole grace.
-  process.channel?.unref();
+  parent.unref();
   if (shutdown === "running") setTimeout(() => shutdownTooLong(grace), left()).unref();
   else setTimeout(() => process.exit(), Math.min(left(), SETTLE_MS)).unref();
 }

@@ -1,7 +1,7 @@
 // The layout of a worker's request-metrics file: one Float64Array that the worker writes (it alone)
 // and the supervisor reads at scrape time. Shared memory (a file under /dev/shm, mapped by both) and
 // not messages: a count is in the supervisor's view the moment the request is done, so a worker that
-// is SIGKILLed right after serving loses none of it, and a request costs no IPC (docs/DESIGN.md).
+// is SIGKILLed right after serving loses none of it, and a request costs no message (docs/DESIGN.md).
 // Pure data: imported by the worker and by the supervisor.
 
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"] as const;

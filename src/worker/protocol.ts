@@ -1,5 +1,5 @@
-// What passes between the supervisor and a worker. Type-only: the worker's source is evaluated on its
-// own (`bun -e`), so it may import nothing at run time but Bun's built-ins.
+// What passes between the supervisor and a worker: types and one constant, nothing that runs (the
+// supervisor imports this file too).
 
 /** JSON in the SUPERVISOR_WORKER_CONFIG variable; the worker removes it before importing the app. */
 export interface WorkerConfig {
@@ -41,7 +41,12 @@ export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
 /** The worker's own code (this folder bundled into one script), run by a short `bun -e` stub. */
 export const WORKER_SOURCE_ENV = "SUPERVISOR_WORKER_JS";
 
-/** Worker -> supervisor, over Bun's IPC channel. */
+/** The worker's end of the channel to the supervisor: a socket pair made at spawn (Bun.spawn's 4th
+ * stdio entry, "pipe"). Worker -> supervisor: WorkerMessage, one JSON line each. Supervisor ->
+ * worker: nothing; the supervisor's end closing (end-of-file) means it is gone. */
+export const CHANNEL_FD = 3;
+
+/** Worker -> supervisor, one JSON line each on CHANNEL_FD. */
 export type WorkerMessage =
   /** Listening; `startupMs` is the time the app's own start-up work took (its import, top-level await included). */
   | { type: "ready"; startupMs: number }
