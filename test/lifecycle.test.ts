@@ -72,7 +72,7 @@ describe("start-up", () => {
     const d = new Driver({ workers: 3 });
     const fx = d.send({ type: "start" });
     expect(of(fx, "spawn").map((e) => e.slot)).toEqual([0, 1, 2]);
-    expect(of(fx, "set-timer").map((e) => e.key)).toEqual(["boot:1", "boot:2", "boot:3"]);
+    expect(of(fx, "set-timer").map((e) => e.key)).toEqual(["heartbeat-sample", "boot:1", "boot:2", "boot:3"]);
     expect(d.state.phase).toBe("booting");
   });
 
@@ -278,6 +278,27 @@ describe("reconcile: scaling and rolling replacement", () => {
     expect(of(fx, "kill")).toEqual([{ type: "kill", id: 1, signal: "SIGKILL" }]);
     expect(of(d.send({ type: "exit", id: 1, code: null, signal: "SIGKILL" }), "spawn")).toHaveLength(1);
   });
+
+  test("heartbeats are read on one timer, every heartbeat interval, for the ready workers only", () => {
+    const d = new Driver({ timeoutMs: 2_000, workers: 3 });
+    d.send({ type: "start" });
+    d.send({ type: "ready", id: 1 }, 10);
+    d.send({ type: "ready", id: 2 }, 10);
+    const fx = d.send({ type: "timer", key: "heartbeat-sample" }, 480);
+    expect(of(fx, "read-heartbeats")).toEqual([{ type: "read-heartbeats", ids: [1, 2] }]);
+    expect(of(fx, "set-timer")).toEqual([{ type: "set-timer", key: "heartbeat-sample", ms: 500 }]);
+    // The readings come back as heartbeats of the workers whose beat moved: their deadlines move.
+    const beat = d.send({ type: "heartbeat", id: 2, requests: 7 });
+    expect(of(beat, "set-timer")).toEqual([{ type: "set-timer", key: "heartbeat:2", ms: 2_000 }]);
+    expect(d.state.workers.find((w) => w.id === 2)?.requests).toBe(7);
+  });
+
+  test("shutting down stops the heartbeat sampling", () => {
+    const d = new Driver({ gracefulTimeoutMs: 1_000 }).boot();
+    const fx = d.send({ type: "signal", signal: "SIGTERM" });
+    expect(of(fx, "clear-timer").map((e) => e.key)).toContain("heartbeat-sample");
+    expect(of(d.send({ type: "timer", key: "heartbeat-sample" }, 10), "read-heartbeats")).toEqual([]);
+  });
 });
 
 describe("a re-read config applies to the workers kept", () => {
@@ -444,7 +465,11 @@ describe("--max-requests and --max-memory retry a failed replacement", () => {
   test("memory is sampled while --max-memory is set: soon near the limit, rarely far below; 2 samples over replace", () => {
     const MiB = 2 ** 20;
     const d = new Driver({ maxMemoryBytes: 150 * MiB });
-    expect(of(d.send({ type: "start" }), "set-timer").map((e) => e.key)).toEqual(["boot:1", "boot:2"]);
+    expect(of(d.send({ type: "start" }), "set-timer").map((e) => e.key)).toEqual([
+      "heartbeat-sample",
+      "boot:1",
+      "boot:2",
+    ]);
     d.readyAll();
     // A new worker's first sample comes after 50 ms.
     expect(

@@ -9,6 +9,7 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequestMetrics } from "../../src/control/request-metrics.ts";
+import { makeSharedDir } from "../../src/os/shared-dir.ts";
 import { fixture, get, ROOT } from "../../test/helpers.ts";
 import { startWorkers } from "../../test/worker-harness.ts";
 
@@ -17,7 +18,9 @@ const base = process.env.BASE;
 const baseSource = base
   ? Bun.spawnSync(["git", "show", `${base}:src/worker/main.ts`], { cwd: ROOT }).stdout.toString()
   : undefined;
-const requestMetrics = createRequestMetrics();
+const sharedDir = makeSharedDir();
+if (!sharedDir) throw new Error("no writable /dev/shm or temp directory");
+const requestMetrics = createRequestMetrics(sharedDir);
 const modes = {
   ...(baseSource ? { before: { workerSource: baseSource, config: {} } } : {}),
   off: { config: { accessLog: false } },
@@ -48,3 +51,4 @@ for (const [mode, xs] of Object.entries(results)) {
   );
 }
 requestMetrics.dispose();
+rmSync(sharedDir, { recursive: true, force: true });

@@ -4,8 +4,7 @@
 // recycled, replaced by a reload) has its last counts folded into the totals, so counters never go
 // backwards and include every request a worker completed, even one it served just before SIGKILL.
 
-import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chownSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   BUCKETS,
@@ -32,8 +31,8 @@ export interface RequestMetrics {
   dispose(): void;
 }
 
-export function createRequestMetrics(): RequestMetrics {
-  const dir = makeDir();
+/** `dir`: the supervisor's shared directory (os/shared-dir.ts), removed by its owner. */
+export function createRequestMetrics(dir: string): RequestMetrics {
   const gone = new Float64Array(SLOTS);
   const live = new Map<number, { file: string; slots: Float64Array; pid?: number }>();
   return {
@@ -73,8 +72,8 @@ export function createRequestMetrics(): RequestMetrics {
       return undefined;
     },
     dispose() {
+      for (const { file } of live.values()) rmSync(file, { force: true });
       live.clear();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -88,43 +87,4 @@ function statsOf(slots: Float64Array): HttpStats {
     sumSeconds: slots[SUM] as number,
     buckets: Array.from(slots.subarray(FIRST_BUCKET, FIRST_COUNTER)),
   };
-}
-
-/** Under /dev/shm (memory, never the disk) when there is one, else the temp directory. 0711: a worker
- * running as another user (--user) can open its own file by name, and nobody can list the others. */
-function makeDir(): string {
-  for (const base of ["/dev/shm", tmpdir()]) {
-    try {
-      removeStale(base);
-      const dir = mkdtempSync(join(base, `supervisor-${process.pid}-`));
-      chmodSync(dir, 0o711);
-      return dir;
-    } catch {
-      // not there or not writable: try the next
-    }
-  }
-  throw new Error("no writable directory for request metrics (/dev/shm or the temp directory)");
-}
-
-/** Directories of supervisors that died without cleaning up (SIGKILL): memory in /dev/shm until
- * removed. Only a dead pid's, and only what this user may remove. */
-function removeStale(base: string): void {
-  for (const name of readdirSync(base)) {
-    const pid = Number(/^supervisor-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isRunning(pid)) continue;
-    try {
-      rmSync(join(base, name), { recursive: true, force: true });
-    } catch {
-      // another user's: theirs to remove
-    }
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -88,10 +88,12 @@ const killTimer = (id: number) => `kill:${id}`;
 const restartTimer = (slot: number) => `restart:${slot}`;
 const heartbeatTimer = (id: number) => `heartbeat:${id}`;
 const MEMORY_TIMER = "memory-sample";
+const HEARTBEAT_TIMER = "heartbeat-sample";
 
 function handle(ctx: Ctx, ev: Event): void {
   switch (ev.type) {
     case "start":
+      armHeartbeatSampling(ctx);
       return reconcile(ctx);
     case "spawned":
       return withWorker(ctx, ev.id, (w) => {
@@ -258,6 +260,27 @@ function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number): void {
   if (requests > 0) w.servedAt ??= ctx.now;
   armHeartbeat(ctx, w);
   if (w.retireAsked && !w.retiring) retire(ctx, w, w.retireAsked);
+}
+
+/** The workers' heartbeats are read on one timer, every heartbeat interval from the start to the
+ * shutdown: a beat in shared memory wakes nobody (os/beat-files.ts), and the readings come back as
+ * "heartbeat" events for the workers whose beat moved. */
+function armHeartbeatSampling(ctx: Ctx): void {
+  const ms = heartbeatInterval(ctx.s.config.timeoutMs);
+  ctx.fx.push({ type: "set-timer", key: HEARTBEAT_TIMER, ms });
+}
+
+function sampleHeartbeats(ctx: Ctx): void {
+  if (ctx.s.phase === "stopping") return;
+  const ids = readyWorkers(ctx.s).map((w) => w.id);
+  if (ids.length > 0) ctx.fx.push({ type: "read-heartbeats", ids });
+  armHeartbeatSampling(ctx);
+}
+
+/** Shutting down: no more samples of memory or heartbeats. */
+function clearSampling(ctx: Ctx): void {
+  ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
+  ctx.fx.push({ type: "clear-timer", key: HEARTBEAT_TIMER });
 }
 
 /** --max-memory: sample every ready worker's RSS (the shell reads /proc) while the limit is set, next
@@ -474,6 +497,7 @@ function timerFired(ctx: Ctx, key: string): void {
     ctx.fx.push({ type: "stop-successor", pid: u.pid });
     return;
   }
+  if (kind === HEARTBEAT_TIMER) return sampleHeartbeats(ctx);
   if (kind === MEMORY_TIMER) {
     if (s.config.maxMemoryBytes > 0 && s.phase !== "stopping") sampleMemory(ctx);
     return;
@@ -671,7 +695,7 @@ function shutdown(ctx: Ctx, reason: string): void {
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
   delete s.reload;
-  ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
+  clearSampling(ctx);
   log(
     ctx,
     "info",
@@ -691,7 +715,7 @@ function stopAll(ctx: Ctx, exitCode: number, reason: string): void {
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
   delete s.reload;
-  ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
+  clearSampling(ctx);
   const n = s.workers.length;
   log(ctx, "info", `shutting down (${reason}): stopping ${n} worker${n === 1 ? "" : "s"}`);
   for (const w of s.workers) drainWorker(ctx, w, "shutdown");
@@ -706,7 +730,7 @@ function quickStop(ctx: Ctx, reason: string): void {
   for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
   s.restartPending = [];
   delete s.reload;
-  ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
+  clearSampling(ctx);
   log(ctx, "warn", `stopping now (${reason}): killing ${s.workers.length} worker(s)`);
   for (const w of s.workers) {
     w.phase = "draining";

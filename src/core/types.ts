@@ -188,6 +188,8 @@ export type Effect =
   | { type: "log"; level: LogLevel; message: string }
   | { type: "set-timer"; key: string; ms: number }
   | { type: "clear-timer"; key: string }
+  /** Read these workers' heartbeat files now: a "heartbeat" event for each whose beat count moved. */
+  | { type: "read-heartbeats"; ids: number[] }
   /** Read these workers' RSS now and answer with a "memory" event. */
   | { type: "sample-memory"; workers: { id: number; pid: number }[] }
   | HookCall

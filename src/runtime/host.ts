@@ -11,6 +11,7 @@ import { closeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { RequestMetrics } from "../control/request-metrics.ts";
 import type { Event } from "../core/types.ts";
+import type { BeatFiles } from "../os/beat-files.ts";
 import { trackChild, untrackChild } from "../os/children.ts";
 import {
   CHANNEL_FD,
@@ -25,6 +26,9 @@ export interface WorkerHost {
   /** `heartbeatMs`: how often the worker is to send heartbeats (the core decides it). */
   spawn(id: number, slot: number, heartbeatMs: number): void;
   kill(id: number, signal: NodeJS.Signals): void;
+  /** The core's heartbeat sampling: a "heartbeat" event for each of these workers whose beat count
+   * moved since the last read (a worker without a beat file sends its own as messages). */
+  readHeartbeats(ids: number[]): void;
   /** The failure protocol's stop, deciding nothing: QUIT to every worker (they exit at once), SIGKILL
    * to any still there after `graceMs`; resolves when all are gone. */
   stopAll(graceMs: number): Promise<void>;
@@ -40,6 +44,8 @@ export interface HostOptions {
   gid?: number;
   /** With --admin: each worker records its requests in a file of its own, made here before it starts. */
   requestMetrics?: RequestMetrics;
+  /** Each worker's heartbeat file (absent when no shared directory could be made: beats as messages). */
+  beats?: BeatFiles;
 }
 
 /** The worker's code, bundled into one script when the supervisor is bundled (a macro: no work at run time). */
@@ -47,12 +53,17 @@ const workerJs = workerJavaScript();
 
 export function createWorkerHost(options: HostOptions, emit: (event: Event) => void): WorkerHost {
   const procs = new Map<number, Subprocess>();
+  /** The beat count last read per worker. */
+  const beatsRead = new Map<number, number>();
 
   return {
     spawn(id, slot, heartbeatMs) {
       const metrics = options.requestMetrics;
       const config: WorkerConfig = { ...options.worker, slot, parentPid: process.pid, heartbeatMs };
-      if (metrics) config.metricsFile = metrics.open(id, { uid: options.uid, gid: options.gid });
+      const owner = { uid: options.uid, gid: options.gid };
+      if (metrics) config.metricsFile = metrics.open(id, owner);
+      const beatFile = options.beats?.open(id, owner);
+      if (beatFile) config.beatFile = beatFile;
       let proc: Subprocess;
       try {
         const launch = workerLaunch(config, options.env);
@@ -64,6 +75,7 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
         });
       } catch (error) {
         metrics?.close(id);
+        options.beats?.close(id);
         emit({ type: "spawn-failed", id, message: error instanceof Error ? error.message : String(error) });
         return;
       }
@@ -82,6 +94,8 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
         untrackChild(proc.pid);
         // Its counts join the totals before anyone hears it is gone.
         metrics?.close(id);
+        options.beats?.close(id);
+        beatsRead.delete(id);
         const signal = proc.signalCode === null ? null : String(proc.signalCode);
         emit({ type: "exit", id, code: proc.exitCode, signal });
       });
@@ -89,6 +103,14 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
     kill(id, signal) {
       // Killing a process that already exited does not throw in Bun; an exit event is on its way.
       procs.get(id)?.kill(signal);
+    },
+    readHeartbeats(ids) {
+      for (const id of ids) {
+        const beat = options.beats?.read(id);
+        if (!beat || beat.beats === (beatsRead.get(id) ?? 0)) continue;
+        beatsRead.set(id, beat.beats);
+        emit({ type: "heartbeat", id, requests: beat.requests });
+      }
     },
     async stopAll(graceMs) {
       const all = [...procs.values()];

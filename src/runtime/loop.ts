@@ -221,6 +221,8 @@ export function superviseWorkers(
         clearTimeout(timers.get(effect.key));
         timers.delete(effect.key);
         return;
+      case "read-heartbeats":
+        return workers.readHeartbeats(effect.ids);
       case "sample-memory": {
         const samples = effect.workers.map((w) => ({ id: w.id, rssBytes: sampleResidentBytes(w.pid) }));
         return emit({ type: "memory", samples });

@@ -2,6 +2,7 @@
 // before a process starts (each failure is one line and an exit code, with nothing left behind), run
 // --pre-start, then supervise the workers until they are all gone, and clean up.
 
+import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/file.ts";
 import { MAX_IDLE_TIMEOUT_S, type RunOptions, type Sources } from "../config/options.ts";
@@ -13,12 +14,14 @@ import type { ControlActions, Snapshot } from "../control/types.ts";
 import { ExitCode, SupervisorError } from "../core/exit-codes.ts";
 import { noRestarts } from "../core/lifecycle.ts";
 import { KILL_MARGIN_MS } from "../core/timings.ts";
+import { createBeatFiles } from "../os/beat-files.ts";
 import { isTrackedChild } from "../os/children.ts";
 import { availableCpus } from "../os/cpus.ts";
 import { processExists, removePidfile, writePidfile } from "../os/pidfile.ts";
 import { claimFrom, claimPort, type PortClaim } from "../os/port-claim.ts";
 import { assertPortFree } from "../os/port-probe.ts";
 import type { Reaper } from "../os/reaper.ts";
+import { makeSharedDir } from "../os/shared-dir.ts";
 import type { HostOptions } from "./host.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { type Supervision, type SupervisionHooks, superviseWorkers } from "./loop.ts";
@@ -110,12 +113,23 @@ export async function startRun(
       cleanup.push(() => reaper?.stop());
     }
     if (interrupted()) return await endEarly();
-    // Started before the workers so a clash ends here; answers once the workers exist.
-    // --admin counts the app's requests over all workers (src/control/request-metrics.ts).
-    const requestMetrics = admin
-      ? (await import("../control/request-metrics.ts")).createRequestMetrics()
-      : undefined;
+    // Files the supervisor and its workers map: the workers' heartbeats and, with --admin, their
+    // request counts over all workers (src/control/request-metrics.ts).
+    const sharedDir = makeSharedDir();
+    if (sharedDir) cleanup.push(() => rmSync(sharedDir, { recursive: true, force: true }));
+    if (admin && !sharedDir) {
+      throw new SupervisorError(
+        "--admin: no writable directory for the request metrics (/dev/shm or the temp directory)",
+        ExitCode.RUNTIME,
+      );
+    }
+    const requestMetrics =
+      admin && sharedDir
+        ? (await import("../control/request-metrics.ts")).createRequestMetrics(sharedDir)
+        : undefined;
     if (requestMetrics) cleanup.push(() => requestMetrics.dispose());
+    const beats = sharedDir ? createBeatFiles(sharedDir) : undefined;
+    // Started before the workers so a clash ends here; answers once the workers exist.
     const late = lateActions(() => supervision, requestMetrics);
     const openControl = () => openControlSocket(options, late, logger);
     if (predecessor === undefined) held.control = await openControl();
@@ -165,6 +179,7 @@ export async function startRun(
       ...(identity?.uid === undefined ? {} : { uid: identity.uid }),
       ...(identity?.gid === undefined ? {} : { gid: identity.gid }),
       ...(requestMetrics ? { requestMetrics } : {}),
+      ...(beats ? { beats } : {}),
     };
     const hooks: SupervisionHooks = {
       ...(notifier ? { onTransition: notifier.onTransition } : {}),

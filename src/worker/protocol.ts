@@ -35,7 +35,15 @@ export interface WorkerConfig {
   development: boolean;
   /** With --admin: this worker's request-metrics file (worker/metrics-layout.ts), made by the supervisor. */
   metricsFile?: string;
+  /** Where the heartbeat goes (BEAT_SLOTS, in shared memory); without it, a "heartbeat" message. */
+  beatFile?: string;
 }
+
+/** A worker's heartbeat file: Float64 slots that the worker writes and the supervisor reads on its
+ * heartbeat-sampling timer. A beat is a count, not a time: the supervisor compares it with the last
+ * one it read, on its own clock. */
+export const BEAT_SLOTS = { beats: 0, requests: 1 } as const;
+export const BEAT_FILE_BYTES = 2 * Float64Array.BYTES_PER_ELEMENT;
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
 /** The worker's own code (this folder bundled into one script), run by a short `bun -e` stub. */
@@ -53,5 +61,6 @@ export type WorkerMessage =
   | { type: "boot-error"; message: string }
   /** Sent once, at the first request: from then on a death is not a boot-time crash loop. */
   | { type: "serving" }
+  /** Only when the worker has no beatFile (no shared directory could be made). */
   | { type: "heartbeat"; requests: number }
   | { type: "retire"; reason: "max-requests" };

@@ -1,0 +1,47 @@
+// A directory of files that the supervisor and its workers map into memory (Bun.mmap): --admin's
+// request metrics and the workers' heartbeats. Under /dev/shm when there is one, so the pages are
+// memory and never written to a disk.
+
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** A new directory under /dev/shm when there is one, else the temp directory (undefined: neither is
+ * writable); its owner removes it. 0711: a worker running as another user (--user) can open its own
+ * file by name, and nobody can list the others. */
+export function makeSharedDir(): string | undefined {
+  for (const base of ["/dev/shm", tmpdir()]) {
+    try {
+      removeStale(base);
+      const dir = mkdtempSync(join(base, `supervisor-${process.pid}-`));
+      chmodSync(dir, 0o711);
+      return dir;
+    } catch {
+      // not there or not writable: try the next
+    }
+  }
+  return undefined;
+}
+
+/** Directories of supervisors that died without cleaning up (SIGKILL): memory in /dev/shm until
+ * removed. Only a dead pid's, and only what this user may remove. */
+function removeStale(base: string): void {
+  for (const name of readdirSync(base)) {
+    const pid = Number(/^supervisor-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isRunning(pid)) continue;
+    try {
+      rmSync(join(base, name), { recursive: true, force: true });
+    } catch {
+      // another user's: theirs to remove
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
