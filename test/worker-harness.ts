@@ -1,6 +1,6 @@
 // Start workers the way src/runtime/host.ts does (its workerLaunch) — `bun -e <stub> <entry>` with the worker's code and its config in
 // the environment, its channel on fd 3 — without the supervisor, so worker features can be tested with
-// any WorkerConfig. The test process plays the supervisor: it is the workers' parent and parentPid.
+// any WorkerConfig. The test process plays the supervisor: it is the workers' parent and holds the other end of their channels.
 // Every worker is SIGKILLed when the `await using` scope ends.
 
 import { openChannel, workerLaunch } from "../src/runtime/host.ts";
@@ -48,7 +48,7 @@ export function workerConfig(entry: string, port: number, slot = 0): WorkerConfi
     port,
     host: "0.0.0.0",
     slot,
-    parentPid: process.pid,
+    channel: true,
     gracefulTimeoutMs: 5_000,
     bootTimeoutMs: 30_000,
     heartbeatMs: 1_000,

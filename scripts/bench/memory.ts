@@ -8,8 +8,8 @@
 //           plain-Bun ceiling (launcher.ts: N `bun` processes with reusePort and a launcher without
 //           IPC), bench.ts's IPC ceiling (ceiling.ts) and node cluster when node is installed.
 //   costs   one process at a time, what each thing a worker or the parent does costs in RSS: the
-//           compiled binary run as bun, an IPC channel, the worker's source in the environment,
-//           node:http, bun:ffi, consola, citty, a unix-socket server.
+//           compiled binary run as bun, an IPC channel, the worker's channel and beat file, the
+//           worker's source in the environment, node:http, bun:ffi, consola, citty, a unix-socket server.
 //   idle    each manager's parent, idle, all side by side: CPU (schedstat, all threads) and wake-ups
 //           (context switches) over the same IDLE seconds, as a ratio to the launcher in the same round.
 //   launch  spawn to all N workers answering, as a ratio to the launcher in the same round.
@@ -195,6 +195,8 @@ async function costsPart(): Promise<void> {
     cmd: string[];
     env?: Record<string, string>;
     ipc?: boolean;
+    /** Spawned with the worker's channel on fd 3 (a socket pair). */
+    channel?: boolean;
     parent?: boolean;
   }[] = [
     { name: "plain bun app", cmd: [bun, plainWorker] },
@@ -211,7 +213,13 @@ async function costsPart(): Promise<void> {
       env: BE_BUN,
     },
     {
-      name: "binary as bun, app + bun:ffi prctl",
+      name: "binary as bun, app + the worker's channel (fd 3) and beat file",
+      cmd: [sup, "--preload", join(benchDir, "memory/channel.ts"), plainWorker],
+      env: { ...BE_BUN, BEAT_FILE: join(workDir, "beat") },
+      channel: true,
+    },
+    {
+      name: "binary as bun, app + bun:ffi prctl (before the channel)",
       cmd: [sup, "--preload", join(benchDir, "memory/ffi.ts"), plainWorker],
       env: BE_BUN,
     },
@@ -242,6 +250,7 @@ async function costsPart(): Promise<void> {
     },
   ];
   const rows: Record<string, ProcSample[]> = {};
+  writeFileSync(join(workDir, "beat"), new Uint8Array(16));
   for (let round = 1; round <= opts.rounds; round++) {
     for (const v of round % 2 ? variants : [...variants].reverse()) {
       const p = port++;
@@ -249,7 +258,7 @@ async function costsPart(): Promise<void> {
       const proc = Bun.spawn(v.cmd, {
         cwd: root,
         env: { ...process.env, PORT: String(p), HOST, NODE_ENV: "production", ...v.env },
-        stdio: ["ignore", "ignore", "inherit"],
+        stdio: ["ignore", "ignore", "inherit", ...(v.channel ? (["pipe"] as const) : [])],
         ...(v.ipc ? { ipc() {}, serialization: "json" as const } : {}),
       });
       live.add(proc.pid);

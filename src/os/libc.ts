@@ -2,8 +2,7 @@
 // prctl(2) for the orphan reaper (src/os/reaper.ts), socket(2)/sendto(2) for systemd's notify
 // protocol (src/runtime/notify.ts). One loader for both: glibc's soname first; musl (Alpine, Bun's
 // linux-x64-musl build) names its libc after the arch. bun:ffi is required on first use, so a
-// supervisor that needs neither never loads it. (The worker opens libc for prctl itself, in
-// src/worker/parent.ts: it runs in another process and imports nothing from here.)
+// supervisor that needs neither never loads it. (Workers load no bun:ffi at all.)
 
 import type { FFIFunction, Library } from "bun:ffi";
 

@@ -37,7 +37,7 @@ export interface WorkerHost {
 /** What every worker is started with; `worker` is the part each worker reads from its config. Read at
  * each spawn, so a re-read config file applies to the workers started after it (a reload). */
 export interface HostOptions {
-  worker: Omit<WorkerConfig, "slot" | "parentPid" | "heartbeatMs">;
+  worker: Omit<WorkerConfig, "slot" | "heartbeatMs" | "channel">;
   env: Record<string, string | undefined>;
   /** Drop privileges for workers (--user/--group, when started as root). */
   uid?: number;
@@ -59,7 +59,12 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
   return {
     spawn(id, slot, heartbeatMs) {
       const metrics = options.requestMetrics;
-      const config: WorkerConfig = { ...options.worker, slot, parentPid: process.pid, heartbeatMs };
+      const config: WorkerConfig = {
+        ...options.worker,
+        slot,
+        heartbeatMs,
+        channel: true,
+      };
       const owner = { uid: options.uid, gid: options.gid };
       if (metrics) config.metricsFile = metrics.open(id, owner);
       const beatFile = options.beats?.open(id, owner);

@@ -13,7 +13,7 @@
 // The successor is a plain child of the old supervisor: same process group and session (a terminal's
 // Ctrl-C still reaches it, as it reached the old one), stdout and stderr inherited (logs go on in the
 // same place), stdin closed (a background process group that reads the terminal gets SIGTTIN, which
-// would scale us). Nothing makes it die with its parent: only workers ask for PR_SET_PDEATHSIG, and
+// would scale us). Nothing makes it die with its parent: only workers watch their channel to it, and
 // the successor is the parent of its own workers. When the old one exits it is reparented to init
 // (or a subreaper), as Gunicorn's re-exec'd master is.
 

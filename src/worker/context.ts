@@ -3,8 +3,6 @@
 
 import { CHANNEL_FD, type WorkerConfig, type WorkerMessage } from "./protocol.ts";
 
-const { fstatSync, writeSync } = require("node:fs") as typeof import("node:fs");
-
 /** Exit code for "the app cannot boot" (Gunicorn's WORKER_BOOT_ERROR); the supervisor does not retry it at start-up. */
 export const BOOT_ERROR = 3;
 
@@ -13,31 +11,33 @@ export const config: WorkerConfig = readConfig();
 /** `closing`: responses tell keep-alive clients to close (the drain has begun). */
 export const phase = { closing: false };
 
-/** The supervisor's end of fd 3 is there (a worker started by hand has none). */
-export const channelOpen = isSocket(CHANNEL_FD);
+/** Messages are written one after the other, in order (Bun.write, not node:fs: loading node:fs
+ * would cost every worker ~5 MB). Resolves false when the supervisor is gone. */
+let sent: Promise<boolean> = Promise.resolve(true);
 
-/** One JSON line to the supervisor. The write is synchronous (a message is in the socket's buffer
- * before the next line of code runs, so one sent just before an exit arrives); false when the
- * supervisor is gone or there is no channel. */
-export function send(message: WorkerMessage): boolean {
-  if (!channelOpen) return false;
-  const bytes = Buffer.from(`${JSON.stringify(message)}\n`);
-  // The socket may be non-blocking: a short write or EAGAIN (a full buffer, 200 KB of unread
-  // messages) is retried a bounded number of times rather than lost silently.
-  for (let offset = 0, tries = 0; offset < bytes.length && tries < 1000; tries++) {
-    try {
-      offset += writeSync(CHANNEL_FD, bytes, offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") return false; // EPIPE: supervisor gone
-    }
-  }
-  return true;
+/** One JSON line to the supervisor on its channel (a worker started without one sends nothing). */
+export function send(message: WorkerMessage): Promise<boolean> {
+  if (!config.channel) return Promise.resolve(false);
+  const line = `${JSON.stringify(message)}\n`;
+  sent = sent.then(() =>
+    Bun.write(Bun.file(CHANNEL_FD), line).then(
+      () => true,
+      () => false, // EPIPE: the supervisor is gone
+    ),
+  );
+  return sent;
 }
 
 export function bootFailed(message: string): never {
   // The supervisor prints the message once for all workers.
-  if (!send({ type: "boot-error", message })) console.error(message);
-  return process.exit(BOOT_ERROR);
+  void send({ type: "boot-error", message }).then((delivered) => {
+    if (!delivered) console.error(message);
+    process.exit(BOOT_ERROR);
+  });
+  // Exit even if the channel never takes it.
+  setTimeout(() => process.exit(BOOT_ERROR), 1000);
+  // Keep the module from going on while the message is sent.
+  return new Promise<never>(() => {}) as never;
 }
 
 export function errorText(error: unknown): string {
@@ -51,14 +51,6 @@ export function warn(message: string): void {
 }
 
 // --- internal ---
-
-function isSocket(fd: number): boolean {
-  try {
-    return fstatSync(fd).isSocket();
-  } catch {
-    return false;
-  }
-}
 
 function readConfig(): WorkerConfig {
   const config = JSON.parse(process.env.SUPERVISOR_WORKER_CONFIG ?? "null") as WorkerConfig | null;

@@ -51,17 +51,14 @@ const LATE_SERVE_MARGIN_MS = 500;
 cleanChildEnvironment([WORKER_CONFIG_ENV, WORKER_SOURCE_ENV]);
 
 let stopping = false;
-const parent = watchParent(config.parentPid, parentLost);
+const parent = watchParent(parentLost);
 
 // Terminal Ctrl-C reaches the whole process group; the supervisor decides and sends TERM.
 process.on("SIGINT", () => {});
 // USR1/USR2 are forwarded for the app's own handlers; without a listener they would kill the worker.
 process.on("SIGUSR1", () => {});
 process.on("SIGUSR2", () => {});
-process.on("SIGTERM", () => {
-  if (parent.getppid() !== config.parentPid) return parentLost();
-  void drain(config.gracefulTimeoutMs);
-});
+process.on("SIGTERM", () => void drain(config.gracefulTimeoutMs));
 process.on("SIGQUIT", () => process.exit(0));
 // From here on the app's own SIGTERM/SIGINT listeners are its shutdown work, run by drain().
 holdAppSignalListeners();
@@ -69,7 +66,6 @@ holdAppSignalListeners();
 // --tls-cert/--tls-key win over any `tls` the app gives; read once, before the app runs.
 const tls = config.tls ? await readTls(config.tls) : undefined;
 hookBunServe(tls);
-void listened.then(() => setImmediate(parent.armDeathSignal));
 
 startup.at = performance.now();
 const mod = await importApp(config.entry);

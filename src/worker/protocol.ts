@@ -8,8 +8,8 @@ export interface WorkerConfig {
   port: number;
   host: string;
   slot: number;
-  /** The supervisor's pid: when getppid() stops returning it, the supervisor is gone. */
-  parentPid: number;
+  /** Started with the channel on CHANNEL_FD (a worker started by hand has none). */
+  channel: boolean;
   gracefulTimeoutMs: number;
   /** --boot-timeout: how long a module that starts its server after its import is waited for. */
   bootTimeoutMs: number;
