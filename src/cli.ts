@@ -27,7 +27,14 @@ const main = defineCommand({
   subCommands,
 });
 
+/** JavaScriptCore's tier-up thresholds ×1000 in the supervisor's own process (never in a worker: a
+ * worker is another process, and the app's code is JIT-compiled as usual). The supervisor runs a
+ * little code now and then; compiled, it cost 2–3 MB of JIT memory and a JIT thread started and
+ * stopped again at idle (docs/BENCHMARKS.md). */
+const PARENT_JIT_POLICY = 1000;
+
 export async function cli(argv: string[]): Promise<number> {
+  Bun.unsafe.setJITPolicy(PARENT_JIT_POLICY);
   const name = argv.find((a) => !a.startsWith("-"));
   // `run` owns its signals from the first moment, before the config file loads (src/runtime/signals.ts).
   if (name === "run" && !argv.includes("--help") && !argv.includes("-h")) startupSignals();
