@@ -35,15 +35,14 @@ export interface WorkerConfig {
   development: boolean;
   /** With --admin: this worker's request-metrics file (worker/metrics-layout.ts), made by the supervisor. */
   metricsFile?: string;
-  /** Where the heartbeat goes (BEAT_SLOTS, in shared memory); without it, a "heartbeat" message. */
+  /** Where the heartbeat goes (a beat file: formatBeat); without it, a "heartbeat" message. */
   beatFile?: string;
 }
 
-/** A worker's heartbeat file: Float64 slots that the worker writes and the supervisor reads on its
- * heartbeat-sampling timer. A beat is a count, not a time: the supervisor compares it with the last
- * one it read, on its own clock. */
-export const BEAT_SLOTS = { beats: 0, requests: 1 } as const;
-export const BEAT_FILE_BYTES = 2 * Float64Array.BYTES_PER_ELEMENT;
+/** A worker's beat file holds one line, "<beats> <requests>", rewritten at each beat and read by the
+ * supervisor on its heartbeat-sampling timer. A beat is a count, not a time: the supervisor compares
+ * it with the last one it read, on its own clock. */
+export const formatBeat = (beats: number, requests: number) => `${beats} ${requests}\n`;
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
 /** The worker's own code (this folder bundled into one script), run by a short `bun -e` stub. */
