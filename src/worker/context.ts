@@ -11,21 +11,28 @@ export const config: WorkerConfig = readConfig();
 /** `closing`: responses tell keep-alive clients to close (the drain has begun). */
 export const phase = { closing: false };
 
-/** Messages are written one after the other, in order (Bun.write, not node:fs: loading node:fs
- * would cost every worker ~5 MB). Resolves false when the supervisor is gone. */
-let sent: Promise<boolean> = Promise.resolve(true);
+/** The channel's writer: a FileSink writes at once when the socket takes it and buffers what it
+ * does not, in order (node:fs would cost every worker ~5 MB of RSS). Unref'd: it never keeps the
+ * worker alive. */
+let sink: import("bun").FileSink | undefined;
 
-/** One JSON line to the supervisor on its channel (a worker started without one sends nothing). */
+/** One JSON line to the supervisor on its channel; resolves false when it cannot be sent (no
+ * channel: a worker started by hand; EPIPE: the supervisor is gone). */
 export function send(message: WorkerMessage): Promise<boolean> {
   if (!config.channel) return Promise.resolve(false);
-  const line = `${JSON.stringify(message)}\n`;
-  sent = sent.then(() =>
-    Bun.write(Bun.file(CHANNEL_FD), line).then(
+  try {
+    if (!sink) {
+      sink = Bun.file(CHANNEL_FD).writer();
+      sink.unref();
+    }
+    sink.write(`${JSON.stringify(message)}\n`);
+    return Promise.resolve(sink.flush()).then(
       () => true,
-      () => false, // EPIPE: the supervisor is gone
-    ),
-  );
-  return sent;
+      () => false,
+    );
+  } catch {
+    return Promise.resolve(false);
+  }
 }
 
 export function bootFailed(message: string): never {

@@ -2,5 +2,7 @@
 // of fd 3 (the supervisor's end-of-file), one JSON line written to it, and one beat file write.
 const reader = Bun.file(3).stream().getReader();
 void reader.read();
-await Bun.write(Bun.file(3), `${JSON.stringify({ type: "ready" })}\n`);
+const sink = Bun.file(3).writer();
+sink.write(`${JSON.stringify({ type: "ready" })}\n`);
+await sink.flush();
 await Bun.write(process.env.BEAT_FILE ?? "", "1 0\n");
