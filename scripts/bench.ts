@@ -16,6 +16,8 @@
 //   PORT_BASE first port (default 18100; each launch takes the next one, up to PORT_BASE+799)
 //   SUPERVISOR_BIN  the binary to measure (default: a copy of dist/supervisor, built if missing)
 //   OUT      also write the markdown report to this file
+//   MEMORY=1 then run scripts/bench/memory.ts too, at the largest N (where each megabyte goes, idle
+//            cost, launch), its report appended; BEFORE=<binary> is passed on to measure one alongside
 // Logs of every launch go to $TMPDIR/supervisor-bench/.
 
 // This file holds the order of the phases; its parts are under scripts/bench/: options.ts (settings),
@@ -68,13 +70,34 @@ async function main(): Promise<void> {
   // Idle CPU, restart after SIGKILL, failed requests during reloads: once per configuration.
   for (const cfg of configs) extras.push(await extrasRun(cfg, opts.extrasN));
 
-  const report = renderReport(configs, { opts, runs, extras, skipped });
+  let report = renderReport(configs, { opts, runs, extras, skipped });
+  if (opts.memory) report += `\n\n${memoryReport()}`;
   console.log(`\n${report}`);
   if (opts.out) writeFileSync(opts.out, report);
   writeFileSync(join(workDir, "results.json"), JSON.stringify({ opts, runs, extras, skipped }, null, 2));
 }
 
 // --- phases ---
+
+/** scripts/bench/memory.ts as its own process (its own ports, after ours are closed). */
+function memoryReport(): string {
+  log("bench: memory and idle cost (scripts/bench/memory.ts)");
+  const run = Bun.spawnSync([process.execPath, join(import.meta.dir, "bench", "memory.ts")], {
+    env: {
+      ...process.env,
+      // bench.ts's own choices are not memory.ts's (its CONFIGS names differ; OUT is ours).
+      CONFIGS: undefined,
+      OUT: undefined,
+      N: String(Math.max(...opts.ns)),
+      PORT_BASE: String(opts.portBase + 800),
+      ...(opts.supervisorBin ? { SUPERVISOR_BIN: opts.supervisorBin } : {}),
+      ...(opts.before ? { BEFORE: opts.before } : {}),
+    },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  return run.stdout.toString().trim();
+}
 
 async function throughputRun(cfg: Config, n: number, round: number): Promise<RunRecord> {
   const rec: RunRecord = { config: cfg.name, n, round };

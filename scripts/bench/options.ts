@@ -66,6 +66,9 @@ export function readOptions(argv: string[]) {
     portBase: num("PORT_BASE", 18100),
     supervisorBin: get("SUPERVISOR_BIN", ""),
     out: get("OUT", ""),
+    /** Also run scripts/bench/memory.ts (the memory breakdown and idle cost), BEFORE passed on. */
+    memory: get("MEMORY", "") === "1",
+    before: get("BEFORE", ""),
   };
 }
 
