@@ -1,6 +1,6 @@
 // Zero-downtime operations under load: rolling reload, scaling, hung and recycled workers.
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readStat } from "../src/os/proc.ts";
@@ -79,6 +79,26 @@ describe("live scaling", () => {
 });
 
 describe("hung and recycled workers", () => {
+  test("healthy workers under --timeout 1 beat into their files under /dev/shm and are never killed as hung", async () => {
+    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--timeout", "1"]);
+    await sup.waitForOutput(READY);
+    const workers = sup.workers();
+    await get(sup.port);
+    // Four beats per --timeout: 3 s of beats is 12 each, past three whole --timeout windows.
+    const beats = () =>
+      readdirSync("/dev/shm")
+        .filter((name) => name.startsWith(`supervisor-${sup.pid}-`))
+        .flatMap((dir) => readdirSync(join("/dev/shm", dir)).map((f) => join("/dev/shm", dir, f)))
+        .map((file) => Number(readFileSync(file, "utf8").split(" ")[0]));
+    await waitFor(
+      () => beats().length === 2 && beats().every((n) => n >= 12),
+      "12 beats in each file",
+      6_000,
+    );
+    expect(sup.workers()).toEqual(workers);
+    expect(sup.output()).not.toMatch(/hung|killing/);
+  });
+
   test("a handler that spins forever gets its worker replaced within --timeout + 1 s", async () => {
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--timeout", "1"]);
     await sup.waitForOutput(READY);
