@@ -225,7 +225,7 @@ describe("--watch", () => {
         "the old workers to keep serving after the failed reload",
       );
     })();
-    const load = await loadUntil(sup.port, run, 4, "/", progress);
+    const load = await loadUntil(sup.port, run, 4, { result: progress });
     expect(load.errors).toEqual([]);
     expect(load.failed).toBe(0);
     expect(changedAfter).toBeLessThan(2_000);

@@ -331,14 +331,18 @@ export const emptyLoad = (): LoadResult => ({
 /**
  * Keep `concurrency` clients sending requests (Bun's fetch keeps connections alive, as browsers and
  * proxies do) until `stop` resolves; count every failure, non-200 or network error alike. Counts go
- * into `result` as they happen, so a test can wait for the load to be under way.
+ * into `result` as they happen, so a test can wait for the load to be under way. `headers` go with
+ * every request (`{ connection: "close" }`: one connection per request).
  */
 export async function loadUntil(
   port: number,
   stop: Promise<unknown>,
   concurrency = 8,
-  path = "/",
-  result: LoadResult = emptyLoad(),
+  {
+    path = "/",
+    result = emptyLoad(),
+    headers,
+  }: { path?: string; result?: LoadResult; headers?: Record<string, string> } = {},
 ): Promise<LoadResult> {
   let done = false;
   void stop.finally(() => {
@@ -347,7 +351,10 @@ export async function loadUntil(
   const client = async () => {
     while (!done) {
       try {
-        const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+          ...(headers ? { headers } : {}),
+          signal: AbortSignal.timeout(5_000),
+        });
         const body = await res.text();
         if (res.status !== 200) throw new Error(`status ${res.status}`);
         result.ok++;
