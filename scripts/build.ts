@@ -7,7 +7,8 @@
 //
 // `bun scripts/build.ts --record-order` also re-records scripts/supervisor.order (see below) from a
 // `supervisor run` of the bundled example, then builds again with it.
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { $ } from "bun";
 
@@ -47,7 +48,7 @@ if (import.meta.main) {
 /** Run the bundled example under the binary until it is ready, send it a request and TERM: the
  * profile is written when the supervisor exits. */
 async function recordOrder(binary: string): Promise<void> {
-  const dir = (await $`mktemp -d`.text()).trim();
+  const dir = mkdtempSync(join(tmpdir(), "supervisor-order-"));
   const port = String(20_000 + Math.floor(Math.random() * 10_000));
   const proc = Bun.spawn([binary, "run", "examples/hello/app.ts", "-w", "2", "-p", port, "-H", "127.0.0.1"], {
     env: { ...process.env, BUN_BYTECODE_ORDER_OUT: join(dir, "%p.order") },
@@ -63,5 +64,5 @@ async function recordOrder(binary: string): Promise<void> {
   proc.kill("SIGTERM");
   if ((await proc.exited) !== 0) throw new Error(`recording run failed:\n${seen}`);
   await Bun.write(ORDER_FILE, Bun.file(join(dir, `${proc.pid}.order`)));
-  await $`rm -rf ${dir}`.quiet();
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -4,7 +4,7 @@
 // recycled, replaced by a reload) has its last counts folded into the totals, so counters never go
 // backwards and include every request a worker completed, even one it served just before SIGKILL.
 
-import { chownSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chownSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   BUCKETS,
@@ -28,6 +28,7 @@ export interface RequestMetrics {
   totals(): HttpTotals;
   /** One live worker's stats, by pid. */
   byPid(pid: number): HttpStats | undefined;
+  /** Let go of the mappings (the files go with the shared directory). */
   dispose(): void;
 }
 
@@ -72,8 +73,7 @@ export function createRequestMetrics(dir: string): RequestMetrics {
       return undefined;
     },
     dispose() {
-      for (const { file } of live.values()) rmSync(file, { force: true });
-      live.clear();
+      live.clear(); // the files go with the shared directory, which its owner removes
     },
   };
 }
