@@ -1,10 +1,13 @@
 // The supervisor's own log lines, one per event.
-// - pretty on a terminal: consola's fancy reporter (colour);
+// - pretty on a terminal: `<local time> [supervisor] <level> <message>`, the level in colour (none
+//   under NO_COLOR);
 // - pretty elsewhere (containers, systemd, files): `<ISO time> [supervisor] <level> <message>`;
 // - json: one object per line, `{"time","level","msg","logger"}`, for log shippers.
 // The level is set explicitly: consola's default drops to warn under NODE_ENV=test, which `bun test`
-// sets and which the supervisor would otherwise inherit. Only `consola/core` (1 ms) is loaded up
-// front; the full package (18 ms, for its fancy reporter) is imported only for a terminal.
+// sets and which the supervisor would otherwise inherit. Only `consola/core` is loaded, with our own
+// reporters: the full package (its "fancy" reporter) imports node:tty, node:util and node:readline,
+// and once in the bundle they load with every start, 1.4 MB of the supervisor's PSS for the life of
+// the service (docs/BENCHMARKS.md).
 
 import {
   type ConsolaInstance,
@@ -32,11 +35,7 @@ export async function createLogger(options: LoggerOptions = {}): Promise<Logger>
   }
   const tty = options.tty ?? Boolean(process.stderr.isTTY && process.stdout.isTTY);
   const level = LogLevels[options.level ?? "info"];
-  if (options.format !== "json" && tty) {
-    const fancy = await import("consola");
-    return fancy.createConsola({ level }).withTag("supervisor");
-  }
-  const reporter = options.format === "json" ? jsonLines : plainLines;
+  const reporter = options.format === "json" ? jsonLines : tty ? terminalLines : plainLines;
   return createConsola({ level, reporters: [reporter] }).withTag("supervisor");
 }
 
@@ -60,6 +59,27 @@ const plainLines: ConsolaReporter = {
   log(entry) {
     const tag = entry.tag ? `[${entry.tag}] ` : "";
     write(entry, `${entry.date.toISOString()} ${tag}${entry.type} ${messageOf(entry)}\n`);
+  },
+};
+
+/** SGR colour codes by level; anything else in the terminal's default colour. */
+const LEVEL_COLOURS: Record<string, number> = {
+  fatal: 31,
+  error: 31,
+  warn: 33,
+  info: 36,
+  success: 32,
+  debug: 90,
+  trace: 90,
+};
+
+const terminalLines: ConsolaReporter = {
+  log(entry) {
+    const tag = entry.tag ? `[${entry.tag}] ` : "";
+    const time = entry.date.toTimeString().slice(0, 8);
+    const colour = process.env.NO_COLOR ? undefined : (LEVEL_COLOURS[entry.type] ?? 39);
+    const level = colour === undefined ? entry.type : `\x1b[${colour}m${entry.type}\x1b[39m`;
+    write(entry, `${time} ${tag}${level} ${messageOf(entry)}\n`);
   },
 };
 
