@@ -1,10 +1,12 @@
 #!/usr/bin/env bun
-// The `supervisor` executable. citty parses; this file owns help, version, unknown flags and the
-// mapping of every error to one line and a documented exit code (never a stack trace).
+// The `supervisor` executable. This file owns help, version, unknown flags and the mapping of every
+// error to one line and a documented exit code (never a stack trace). The commands are citty's
+// definitions; citty itself is loaded only to render --help: its parser costs the long-running
+// `run` process 0.8 MB (src/commands/argv.ts parses instead).
 
-import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { scanArgs } from "./commands/argv.ts";
+import { commandArgs, defineCommand } from "./commands/argv.ts";
 import { describeError, ExitCode, usageError } from "./core/exit-codes.ts";
 import { startupSignals } from "./runtime/signals.ts";
 
@@ -42,7 +44,8 @@ export async function cli(argv: string[]): Promise<number> {
     const load = name && Object.hasOwn(subCommands, name) ? subCommands[name] : undefined;
     const sub = load ? await load() : undefined;
     if (argv.includes("--help") || argv.includes("-h")) {
-      console.log(plain(`${await renderUsage(sub ?? main, sub ? main : undefined)}\n`, process.stdout.isTTY));
+      const usage = await renderUsage(sub ?? main, sub ? main : undefined);
+      console.log(plain(`${usage}\n`, process.stdout.isTTY));
       return ExitCode.OK;
     }
     if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
@@ -60,8 +63,8 @@ export async function cli(argv: string[]): Promise<number> {
     const rawArgs = argv.slice(argv.indexOf(name as string) + 1);
     // citty keeps unknown flags silently (src/commands/argv.ts). Only `scale` takes a negative
     // number (`scale -1`); elsewhere `-1` is a typo'd flag.
-    scanArgs(rawArgs, (await resolveArgs(sub)) ?? {}, name === "scale");
-    const { result } = await runCitty(sub, { rawArgs });
+    const args = commandArgs(rawArgs, (await resolveArgs(sub)) ?? {}, name === "scale");
+    const result = await sub.run?.({ args, rawArgs, cmd: sub } as Parameters<NonNullable<typeof sub.run>>[0]);
     return typeof result === "number" ? result : ExitCode.OK;
   } catch (error) {
     return reportError(error);
@@ -69,6 +72,11 @@ export async function cli(argv: string[]): Promise<number> {
 }
 
 // --- internal ---
+
+async function renderUsage(cmd: CommandDef<ArgsDef>, parent?: CommandDef<ArgsDef>): Promise<string> {
+  const citty = await import("citty");
+  return citty.renderUsage(cmd, parent);
+}
 
 /** citty colours its usage text; keep escape codes out of pipes and files. */
 const plain = (text: string, tty: boolean | undefined) => (tty ? text : Bun.stripANSI(text));

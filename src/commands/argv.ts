@@ -1,15 +1,19 @@
-// What citty cannot do, done once, from the same argument definitions citty parses with. citty 0.2
-// hands argv to node:util's parseArgs with `strict: false` and without `multiple`, so it
+// The commands' argv, read from citty's argument definitions (which also render --help) but not by
+// citty's parser. citty 0.2 hands argv to node:util's parseArgs, and loading node:util costs the
+// supervisor's process 0.8 MB of PSS for the life of the service (docs/BENCHMARKS.md); with
+// `strict: false` and without `multiple` it also
 //   - keeps unknown flags silently (a typo like `--worker 4` would start 1 worker);
 //   - keeps only the last of a repeated flag (`--env A=1 --env B=2`);
-//   - turns a boolean flag's inline value into true (`--watch=src,lib`);
-//   - reads a negative number as a short flag (`supervisor scale -1` arrives as an option "1");
-//   - and has no number type (numbers stay strings: src/config/options.ts parses them, once).
-// `scanArgs` walks argv in citty's own terms (long names, aliases, `--no-<boolean>`, `--`) and
-// answers those questions; every other value is citty's.
+//   - reads a negative number as a short flag (`supervisor scale -1` arrives as an option "1").
+// `scanArgs` walks argv in citty's terms (long names, aliases, `--no-<boolean>`, `--`) and answers
+// those questions; `commandArgs` gives a command the values citty's runCommand would. Numbers stay
+// strings: src/config/options.ts parses them, once.
 
-import type { ArgsDef } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import { usageError } from "../core/exit-codes.ts";
+
+/** citty's `defineCommand` (an identity function for its types), without loading citty. */
+export const defineCommand = <T extends ArgsDef>(def: CommandDef<T>): CommandDef<T> => def;
 
 export interface ScannedArgs {
   /** Every flag given, in order, by its long name: a string, or for a boolean true/false (or its
@@ -58,3 +62,26 @@ export function scanArgs(rawArgs: string[], argsDef: ArgsDef, negativeNumbers = 
 /** Every value of one flag, in order. */
 export const valuesOf = (scanned: ScannedArgs, name: string) =>
   scanned.flags.filter((f) => f.name === name).map((f) => f.value);
+
+/** What a command's `run` gets as `args`, as citty's runCommand would give it: each flag's last value
+ * by its long name (a boolean's inline text is true unless it is "false"), `_` the positionals, and
+ * each positional definition its value in order. A missing required positional is a usage error. */
+export function commandArgs(
+  rawArgs: string[],
+  argsDef: ArgsDef,
+  negativeNumbers = false,
+): Record<string, unknown> & { _: string[] } {
+  const scanned = scanArgs(rawArgs, argsDef, negativeNumbers);
+  const args: Record<string, unknown> & { _: string[] } = { _: scanned.positionals };
+  for (const { name, value } of scanned.flags)
+    args[name] = argsDef[name]?.type === "boolean" && typeof value === "string" ? value !== "false" : value;
+  let next = 0;
+  for (const [name, def] of Object.entries(argsDef)) {
+    if (def.type !== "positional") continue;
+    const value = scanned.positionals[next++];
+    if (value !== undefined) args[name] = value;
+    else if (def.default !== undefined) args[name] = def.default;
+    else if (def.required !== false) throw usageError(`missing ${name.toUpperCase()} (see --help)`);
+  }
+  return args;
+}

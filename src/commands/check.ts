@@ -1,13 +1,13 @@
 // `supervisor check [entry]`: load the config and the app in one throwaway worker on a free loopback
 // port, report problems, start nothing else. Exit 0 (ok), 2 (bad config or flags) or 3 (app cannot boot).
 
-import { defineCommand } from "citty";
 import { bootError } from "../core/exit-codes.ts";
 import { heartbeatInterval } from "../core/timings.ts";
 import type { Event } from "../core/types.ts";
 import { availableCpus } from "../os/cpus.ts";
 import { createWorkerHost } from "../runtime/host.ts";
 import { checkRunnable } from "../runtime/preflight.ts";
+import { defineCommand } from "./argv.ts";
 import { resolveFromCli, runArgs } from "./run.ts";
 
 export const checkCommand = defineCommand({

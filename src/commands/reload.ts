@@ -1,6 +1,6 @@
 // `supervisor reload`: replace every worker with a fresh one, without dropping requests (as HUP).
 
-import { defineCommand } from "citty";
+import { defineCommand } from "./argv.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 

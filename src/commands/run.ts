@@ -1,7 +1,7 @@
 // `supervisor run [entry]`: resolve the options (flag > environment > config file > default), then
 // start (src/runtime/start.ts), or with --print-config show the resolved settings and where each came from.
 
-import { type ArgDef, type ArgsDef, defineCommand } from "citty";
+import type { ArgDef, ArgsDef } from "citty";
 import { findConfig, type LoadedConfig, loadConfig } from "../config/file.ts";
 import { configKey, envName, OPTIONS, type RunOptions, type Sources } from "../config/options.ts";
 import { resolveRunOptions } from "../config/resolve.ts";
@@ -9,7 +9,7 @@ import { describeError, usageError } from "../core/exit-codes.ts";
 import { createLogger } from "../runtime/log.ts";
 import { startupSignals } from "../runtime/signals.ts";
 import { startRun } from "../runtime/start.ts";
-import { scanArgs, valuesOf } from "./argv.ts";
+import { defineCommand, scanArgs, valuesOf } from "./argv.ts";
 
 /** citty's flag definitions, generated from the option table so help, flags and config never drift. */
 export const runArgs = {
@@ -94,7 +94,7 @@ export async function resolveFromCli(args: Record<string, unknown>, rawArgs: str
     const value = args[spec.flag];
     if (value !== undefined) flags[spec.flag] = value;
   }
-  // citty keeps the last --env only, and turns --watch=dir into true (src/commands/argv.ts).
+  // `args` keeps the last --env only, and --watch=dir is a boolean flag with a value (src/commands/argv.ts).
   const scanned = scanArgs(rawArgs, runArgs);
   const env = valuesOf(scanned, "env");
   if (env.length > 0) flags.env = env;

@@ -2,10 +2,10 @@
 // `-1` looks like a flag to citty (it arrives as an option named "1"), so the count is the first
 // positional of scanArgs (src/commands/argv.ts), which knows negative numbers, not citty's.
 
-import { type ArgsDef, defineCommand } from "citty";
+import type { ArgsDef } from "citty";
 import { MAX_WORKERS } from "../config/options.ts";
 import { usageError } from "../core/exit-codes.ts";
-import { scanArgs } from "./argv.ts";
+import { defineCommand, scanArgs } from "./argv.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 

@@ -1,8 +1,8 @@
 // `supervisor signal USR1|USR2`: send a signal to every worker, for the app's own handlers (USR2 to
 // the supervisor itself means upgrade, as in Gunicorn; this is how the app still gets it).
 
-import { defineCommand } from "citty";
 import { usageError } from "../core/exit-codes.ts";
+import { defineCommand } from "./argv.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 

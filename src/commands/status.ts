@@ -1,7 +1,7 @@
 // `supervisor status`: the workers of a running supervisor, as a table or (--json) its Snapshot.
 
-import { defineCommand } from "citty";
 import { renderStatus } from "../control/status-table.ts";
+import { defineCommand } from "./argv.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 
 export const statusCommand = defineCommand({

@@ -1,6 +1,6 @@
 // `supervisor stop`: graceful shutdown of a running supervisor (as TERM); answers once it is done.
 
-import { defineCommand } from "citty";
+import { defineCommand } from "./argv.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 

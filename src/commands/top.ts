@@ -3,10 +3,10 @@
 // restarts, and a totals line. `q` or Ctrl-C leaves. `--once` (and any stdout that is not a
 // terminal) prints one plain frame, measured over one second, for scripts.
 
-import { defineCommand } from "citty";
 import type { ControlClient } from "../control/client.ts";
 import { renderTop } from "../control/top-view.ts";
 import type { Snapshot } from "../control/types.ts";
+import { defineCommand } from "./argv.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 
 /** How often the view is redrawn, and the window rates are measured over. */

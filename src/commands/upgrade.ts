@@ -2,7 +2,7 @@
 // dropping a request (as USR2). Answers when the old supervisor is done: exit 0, or 1 with the reason
 // (refused, or the new one failed: the old one keeps serving).
 
-import { defineCommand } from "citty";
+import { defineCommand } from "./argv.ts";
 import { reportResult } from "./result.ts";
 import { connectTo, type RawTargetArgs, targetArgs } from "./target.ts";
 
