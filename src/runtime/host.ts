@@ -7,6 +7,7 @@
 // lines, not Bun's IPC: Bun's IPC channel wakes the parent about once a second per child even when
 // nothing is sent (docs/BENCHMARKS.md, "Memory and idle cost").
 
+import { closeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { RequestMetrics } from "../control/request-metrics.ts";
 import type { Event } from "../core/types.ts";
@@ -172,39 +173,34 @@ export interface Channel {
   close(): Promise<void>;
 }
 
-/** A worker's channel (fd 3 in the worker; `proc.stdio[CHANNEL_FD]` here, a plain fd number), read
- * as a Bun socket (`Bun.connect({ fd })`, which owns the fd from then on): each JSON line becomes a
- * message. Malformed lines are dropped: only our worker code writes here. */
+/** A worker's channel (fd 3 in the worker; `proc.stdio[CHANNEL_FD]` here, a plain fd number): each
+ * JSON line becomes a message. Malformed lines are dropped: only our worker code writes here. */
 export function openChannel(proc: Subprocess, onMessage: (message: WorkerMessage) => void): Channel {
   const fd = proc.stdio[CHANNEL_FD] as unknown as number;
+  const reader = Bun.file(fd).stream().getReader();
+  // The stream reads a duplicate of the fd, which it closes at its end: the original is not needed
+  // (kept, the supervisor would hold 3 fds per worker instead of 2).
+  closeSync(fd);
   const decoder = new TextDecoder();
   let buffered = "";
-  let ended = () => {};
-  const done = new Promise<void>((resolve) => {
-    ended = resolve;
-  });
-  const read = (chunk: Uint8Array) => {
-    buffered += decoder.decode(chunk, { stream: true });
-    let newline = buffered.indexOf("\n");
-    while (newline >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      newline = buffered.indexOf("\n");
-      try {
-        onMessage(JSON.parse(line) as WorkerMessage);
-      } catch {
-        // not a message of ours
+  const done = (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf("\n");
+        try {
+          onMessage(JSON.parse(line) as WorkerMessage);
+        } catch {
+          // not a message of ours
+        }
       }
     }
-  };
-  // (Bun's types list `fd` for sockets but not for connect; Bun 1.4 takes it.)
-  const socket = Bun.connect({
-    fd,
-    socket: { data: (_s: unknown, chunk: Uint8Array) => read(chunk), end: ended, close: ended, error: ended },
-  } as unknown as import("bun").UnixSocketOptions<undefined>).catch(() => {
-    ended();
-    return undefined;
-  });
+  })().catch(() => {});
   return {
     async close() {
       // The end-of-file comes with the exit. (Bun's spawn passes no fd past stdio to the app's
@@ -213,7 +209,7 @@ export function openChannel(proc: Subprocess, onMessage: (message: WorkerMessage
       let timer: Timer | undefined;
       await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, CHANNEL_DRAIN_MS)))]);
       clearTimeout(timer);
-      (await socket)?.terminate();
+      await reader.cancel().catch(() => {});
     },
   };
 }
