@@ -1,8 +1,9 @@
 #!/usr/bin/env bun
 // The `supervisor` executable. This file owns help, version, unknown flags and the mapping of every
 // error to one line and a documented exit code (never a stack trace). The commands are citty's
-// definitions; citty itself is loaded only to render --help: its parser costs the long-running
-// `run` process 0.8 MB (src/commands/argv.ts parses instead).
+// definitions, but src/commands/argv.ts parses them: citty's parser (node:util's parseArgs) cost the
+// long-running `run` process 0.26 MB, and argv.ts already had to walk argv for what citty misses.
+// citty is called only to render --help.
 
 import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
@@ -61,7 +62,7 @@ export async function cli(argv: string[]): Promise<number> {
       );
     }
     const rawArgs = argv.slice(argv.indexOf(name as string) + 1);
-    // citty keeps unknown flags silently (src/commands/argv.ts). Only `scale` takes a negative
+    // An unknown flag is a usage error (src/commands/argv.ts). Only `scale` takes a negative
     // number (`scale -1`); elsewhere `-1` is a typo'd flag.
     const args = commandArgs(rawArgs, (await resolveArgs(sub)) ?? {}, name === "scale");
     const result = await sub.run?.({ args, rawArgs, cmd: sub } as Parameters<NonNullable<typeof sub.run>>[0]);

@@ -1,7 +1,7 @@
 // The commands' argv, read from citty's argument definitions (which also render --help) but not by
-// citty's parser. citty 0.2 hands argv to node:util's parseArgs, and loading node:util costs the
-// supervisor's process 0.8 MB of PSS for the life of the service (docs/BENCHMARKS.md); with
-// `strict: false` and without `multiple` it also
+// citty's parser: running it cost the supervisor's process 0.26 MB of PSS for the life of the
+// service (docs/BENCHMARKS.md, "Third round"). citty 0.2 hands argv to node:util's parseArgs with
+// `strict: false` and without `multiple`, so it
 //   - keeps unknown flags silently (a typo like `--worker 4` would start 1 worker);
 //   - keeps only the last of a repeated flag (`--env A=1 --env B=2`);
 //   - reads a negative number as a short flag (`supervisor scale -1` arrives as an option "1").
