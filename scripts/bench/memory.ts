@@ -286,7 +286,7 @@ async function costsPart(): Promise<void> {
   const baseIdle = median((rows["binary as bun, idle script"] ?? []).map((s) => s.rss));
   report(
     "",
-    "## What each part costs, one process at a time (RSS MB, median over rounds; Δ to the line it adds to)",
+    "## What each part costs, one process at a time (RSS MB, median over rounds; Δ to the line it adds to; a part given as --preload carries the preload's own ~0.9 MB)",
     "",
   );
   report("| variant | RSS MB | Δ MB | exe text | anonymous |");
