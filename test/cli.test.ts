@@ -45,6 +45,7 @@ describe("usage errors exit 2 with one line", () => {
     [["run"], /missing the app to run/],
     [["run", app, "other.ts"], /unexpected argument 'other.ts': one app entry only/],
     [["serve", app], /unknown command 'serve'/],
+    [["signal"], /missing NAME \(see --help\)/],
   ])("%p", async (args, pattern) => {
     const { code, stderr } = await runToExit(args as string[], { port: freePort() });
     expect(code).toBe(2);
