@@ -1,12 +1,14 @@
 // Zero-downtime operations under load: rolling reload, scaling, hung and recycled workers.
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connectControl } from "../src/control/client.ts";
 import { readStat } from "../src/os/proc.ts";
 import {
   distinctPids,
   fixture,
+  freePort,
   get,
   isAlive,
   pidOf,
@@ -16,6 +18,8 @@ import {
 } from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
+const canMountPrivately =
+  process.getuid?.() === 0 && Bun.spawnSync(["unshare", "--mount", "true"]).exitCode === 0;
 
 /** What test/fixtures/drain-under-load.ts reports (run in a private network namespace when root). */
 interface Scenario {
@@ -98,6 +102,57 @@ describe("hung and recycled workers", () => {
     expect(sup.workers()).toEqual(workers);
     expect(sup.output()).not.toMatch(/hung|killing/);
   });
+
+  test.if(canMountPrivately)(
+    "with nowhere to write beat files (a read-only /dev/shm, no temp directory), beats come as messages: counted, and a spinning worker is still caught",
+    async () => {
+      const port = freePort();
+      const dir = mkdtempSync(join(tmpdir(), "sv-nobeatfiles-"));
+      const control = join(dir, "control.sock");
+      // A private mount namespace whose /dev/shm is read-only; TMPDIR=/proc cannot hold a directory.
+      const readOnlyShm = 'mount -t tmpfs -o ro tmpfs /dev/shm && exec "$@"';
+      await using sup = startSupervisor(
+        ["unshare", "--mount", "sh", "-c", readOnlyShm, "sh", process.execPath, "src/cli.ts", "run"].concat([
+          fixture("pid-app.ts"),
+          "-w",
+          "2",
+          "--timeout",
+          "1",
+          "-p",
+          String(port),
+          "--control",
+          control,
+        ]),
+        { raw: true, port, env: { TMPDIR: "/proc" } },
+      );
+      await sup.waitForOutput(READY);
+      try {
+        const before = sup.workers();
+        for (let i = 0; i < 10; i++) await get(port);
+        // The requests reach the supervisor only in heartbeats; with no beat file, as messages.
+        const client = await connectControl({ control }, process.env);
+        await waitFor(
+          async () => (await client.status()).workers.reduce((sum, w) => sum + w.requests, 0) >= 10,
+          "the 10 requests counted from heartbeat messages",
+          5_000,
+        );
+        expect(readdirSync("/dev/shm").some((name) => name.startsWith(`supervisor-${sup.pid}-`))).toBe(false);
+        void get(port, "/spin", 5_000).catch(() => {});
+        const hung = await waitFor(
+          () => before.find((pid) => readCpuTicks(pid) > 20),
+          "a worker burning CPU",
+          3_000,
+        );
+        await waitFor(() => !isAlive(hung), "the hung worker to be killed", 2_500);
+        await waitFor(() => sup.workers().length === 2 && !sup.workers().includes(hung), "its replacement");
+        // The other one beat all along and was never taken for hung.
+        expect(sup.workers()).toContain(before.find((pid) => pid !== hung) as number);
+        expect(sup.output().match(/killing it/g)).toHaveLength(1);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("a handler that spins forever gets its worker replaced within --timeout + 1 s", async () => {
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--timeout", "1"]);
