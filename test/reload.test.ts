@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectControl } from "../src/control/client.ts";
 import { readStat } from "../src/os/proc.ts";
+import { parseBeat } from "../src/worker/protocol.ts";
 import {
   distinctPids,
   fixture,
@@ -93,7 +94,7 @@ describe("hung and recycled workers", () => {
       readdirSync("/dev/shm")
         .filter((name) => name.startsWith(`supervisor-${sup.pid}-`))
         .flatMap((dir) => readdirSync(join("/dev/shm", dir)).map((f) => join("/dev/shm", dir, f)))
-        .map((file) => Number(readFileSync(file, "utf8").split(" ")[0]));
+        .map((file) => parseBeat(readFileSync(file, "utf8"))?.beats ?? 0);
     await waitFor(
       () => beats().length === 2 && beats().every((n) => n >= 12),
       "12 beats in each file",

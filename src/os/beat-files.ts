@@ -1,15 +1,11 @@
 // The workers' heartbeats as files instead of messages: each worker rewrites a one-line file of its
-// own under /dev/shm (formatBeat in worker/protocol.ts) at each beat, and the supervisor reads them all
-// on one timer (the core's heartbeat sampling). A beat then wakes nobody: as messages, 4 workers'
+// own under /dev/shm (formatBeat and parseBeat in worker/protocol.ts) at each beat, and the
+// supervisor reads them all on one timer (the core's heartbeat sampling). A beat then wakes nobody: as messages, 4 workers'
 // beats woke the idle supervisor ~2 times a second (docs/BENCHMARKS.md).
 
 import { chownSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-
-export interface Beat {
-  beats: number;
-  requests: number;
-}
+import { type Beat, parseBeat } from "../worker/protocol.ts";
 
 export interface BeatFiles {
   /** An empty file for worker `id`, owned by the user it will run as; undefined if it cannot be made
@@ -40,10 +36,7 @@ export function createBeatFiles(dir: string): BeatFiles {
       const file = files.get(id);
       if (!file) return undefined;
       try {
-        const [beats, requests] = readFileSync(file, "utf8").split(" ").map(Number);
-        return Number.isFinite(beats) && Number.isFinite(requests)
-          ? { beats: beats as number, requests: requests as number }
-          : undefined;
+        return parseBeat(readFileSync(file, "utf8"));
       } catch {
         return undefined;
       }

@@ -1,6 +1,6 @@
-// A directory of files that the supervisor and its workers map into memory (Bun.mmap): --admin's
-// request metrics and the workers' heartbeats. Under /dev/shm when there is one, so the pages are
-// memory and never written to a disk.
+// A directory of files that the supervisor and its workers share: --admin's request metrics (mapped
+// by both, Bun.mmap) and the workers' beat files (rewritten by each worker, read by the supervisor).
+// Under /dev/shm when there is one, so the pages are memory and never written to a disk.
 
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

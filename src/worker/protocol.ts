@@ -1,5 +1,5 @@
-// What passes between the supervisor and a worker: types and one constant, nothing that runs (the
-// supervisor imports this file too).
+// What passes between the supervisor and a worker: types, constants and the beat file's one-line
+// format, nothing with side effects (the supervisor imports this file too).
 
 /** JSON in the SUPERVISOR_WORKER_CONFIG variable; the worker removes it before importing the app. */
 export interface WorkerConfig {
@@ -43,6 +43,20 @@ export interface WorkerConfig {
  * supervisor on its heartbeat-sampling timer. A beat is a count, not a time: the supervisor compares
  * it with the last one it read, on its own clock. */
 export const formatBeat = (beats: number, requests: number) => `${beats} ${requests}\n`;
+
+export interface Beat {
+  beats: number;
+  requests: number;
+}
+
+/** A beat file's line as formatBeat wrote it; undefined for anything else (an empty file before the
+ * first beat, a line caught mid-rewrite). */
+export function parseBeat(line: string): Beat | undefined {
+  const [beats, requests] = line.split(" ").map(Number);
+  return Number.isFinite(beats) && Number.isFinite(requests)
+    ? { beats: beats as number, requests: requests as number }
+    : undefined;
+}
 
 export const WORKER_CONFIG_ENV = "SUPERVISOR_WORKER_CONFIG";
 /** The worker's own code (this folder bundled into one script), run by a short `bun -e` stub. */
