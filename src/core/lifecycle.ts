@@ -277,8 +277,14 @@ function sampleHeartbeats(ctx: Ctx): void {
   armHeartbeatSampling(ctx);
 }
 
-/** Shutting down: no more samples of memory or heartbeats. */
-function clearSampling(ctx: Ctx): void {
+/** Shutting down, however it is asked for: no upgrade, no pending restart, no reload, and no more
+ * samples of memory or heartbeats. */
+function cancelSchedules(ctx: Ctx): void {
+  const { s } = ctx;
+  abandonUpgrade(ctx);
+  for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
+  s.restartPending = [];
+  delete s.reload;
   ctx.fx.push({ type: "clear-timer", key: MEMORY_TIMER });
   ctx.fx.push({ type: "clear-timer", key: HEARTBEAT_TIMER });
 }
@@ -690,12 +696,8 @@ function shutdown(ctx: Ctx, reason: string): void {
   if (s.phase === "stopping") return;
   if (delay <= 0 || s.workers.length === 0) return stopAll(ctx, s.exitCode, reason);
   s.phase = "stopping";
-  abandonUpgrade(ctx);
   s.pendingDrain = reason;
-  for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
-  s.restartPending = [];
-  delete s.reload;
-  clearSampling(ctx);
+  cancelSchedules(ctx);
   log(
     ctx,
     "info",
@@ -711,11 +713,7 @@ function stopAll(ctx: Ctx, exitCode: number, reason: string): void {
   delete s.pendingDrain;
   s.phase = "stopping";
   s.exitCode = exitCode;
-  abandonUpgrade(ctx);
-  for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
-  s.restartPending = [];
-  delete s.reload;
-  clearSampling(ctx);
+  cancelSchedules(ctx);
   const n = s.workers.length;
   log(ctx, "info", `shutting down (${reason}): stopping ${n} worker${n === 1 ? "" : "s"}`);
   for (const w of s.workers) drainWorker(ctx, w, "shutdown");
@@ -726,11 +724,7 @@ function quickStop(ctx: Ctx, reason: string): void {
   const { s } = ctx;
   s.phase = "stopping";
   delete s.pendingDrain;
-  abandonUpgrade(ctx);
-  for (const slot of s.restartPending) ctx.fx.push({ type: "clear-timer", key: restartTimer(slot) });
-  s.restartPending = [];
-  delete s.reload;
-  clearSampling(ctx);
+  cancelSchedules(ctx);
   log(ctx, "warn", `stopping now (${reason}): killing ${s.workers.length} worker(s)`);
   for (const w of s.workers) {
     w.phase = "draining";
