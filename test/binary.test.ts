@@ -75,7 +75,7 @@ describe("dist/supervisor", () => {
   });
 
   test("SIGKILL the supervisor while the workers still run the app's start-up work: they exit within 1 s", async () => {
-    // Before a worker is ready, no parent-death signal is set yet: the channel's end-of-file tells it.
+    // While the app's start-up work runs, the channel's end-of-file is what tells a worker.
     await using sup = startSupervisor(["run", fixture("lifespan/bun-app.ts"), "-w", "2"], {
       ...binary,
       env: { STARTUP_MS: "20000" },
