@@ -33,7 +33,8 @@ const main = defineCommand({
 /** JavaScriptCore's tier-up thresholds ×1000 in the supervisor's own process (never in a worker: a
  * worker is another process, and the app's code is JIT-compiled as usual). The supervisor runs a
  * little code now and then; compiled, it cost 2–3 MB of JIT memory and a JIT thread started and
- * stopped again at idle (docs/BENCHMARKS.md). */
+ * stopped again at idle (docs/BENCHMARKS.md). The binary starts with it already
+ * (`--compile-jit-policy`, scripts/build.ts); this call is for a run from source. */
 const PARENT_JIT_POLICY = 1000;
 
 export async function cli(argv: string[]): Promise<number> {

@@ -1,7 +1,10 @@
 // Seeing and steering a running supervisor (issue 5): control commands against a live supervisor,
 // Prometheus metrics, health and readiness, JSON logs.
 import { describe, expect, test } from "bun:test";
-import { fixture, freePort, get, isAlive, runToExit, startSupervisor, waitFor } from "./helpers.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fixture, freePort, get, isAlive, ROOT, runToExit, startSupervisor, waitFor } from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
 
@@ -132,6 +135,48 @@ describe("logs", () => {
       expect(typeof entry.msg).toBe("string");
     }
   });
+
+  // The supervisor tells a terminal from a pipe without process.stdout (src/runtime/log.ts): this is
+  // what a user sees either way. `script` gives the run a terminal; throw-app.ts ends it at once (exit 3).
+  test.skipIf(Bun.which("script") === null)(
+    "on a terminal: local time and the level in colour, none under NO_COLOR; on a pipe: ISO time",
+    async () => {
+      const runtimeDir = mkdtempSync(join(tmpdir(), "sv-runtime-"));
+      const onTerminal = async (env: Record<string, string>) => {
+        const run = `${process.execPath} ${join(ROOT, "src", "cli.ts")} run ${fixture("throw-app.ts")} -w 1 -p ${freePort()}`;
+        const proc = Bun.spawn(["script", "-qec", run, "/dev/null"], {
+          stdin: "ignore",
+          stdout: "pipe",
+          stderr: "pipe",
+          env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir, ...env },
+        });
+        // ESC spelled out, so the patterns below can name the colour codes.
+        const text = (await new Response(proc.stdout).text()).replaceAll("\x1b", "ESC");
+        expect(await proc.exited).toBe(3);
+        return text;
+      };
+      try {
+        const coloured = await onTerminal({});
+        expect(coloured).toMatch(/^\d\d:\d\d:\d\d \[supervisor\] ESC\[36minfoESC\[39m starting 1 worker/m);
+        expect(coloured).toMatch(
+          /^\d\d:\d\d:\d\d \[supervisor\] ESC\[31merrorESC\[39m worker failed to boot/m,
+        );
+        expect(coloured).not.toMatch(/ESC\[31m\d\d:\d\d/); // no whole line painted red
+        const plain = await onTerminal({ NO_COLOR: "1" });
+        expect(plain).toMatch(/^\d\d:\d\d:\d\d \[supervisor\] info starting 1 worker/m);
+        expect(plain).not.toContain("ESC[");
+      } finally {
+        rmSync(runtimeDir, { recursive: true, force: true });
+      }
+      const piped = await runToExit(["run", fixture("throw-app.ts"), "-w", "1"]);
+      expect(piped.code).toBe(3);
+      expect(piped.stdout).toMatch(
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[supervisor\] info starting 1 worker/m,
+      );
+      expect(piped.stderr).toMatch(/Z \[supervisor\] error worker failed to boot/);
+      expect(piped.stdout + piped.stderr).not.toContain("\x1b[");
+    },
+  );
 
   test("--log-level warn keeps info lines out", async () => {
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "1", "--log-level", "warn"]);

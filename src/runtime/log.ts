@@ -8,7 +8,13 @@
 // reporters: the full package (its "fancy" reporter) imports node:tty, node:util and node:readline,
 // and once in the bundle they load with every start, 1.4 MB of the supervisor's PSS for the life of
 // the service (docs/BENCHMARKS.md).
+// Lines are written with console.log/console.error, never through process.stdout/stderr: Bun builds
+// those as Node streams on first use (node:stream, node:tty), 3.2 MB of RSS and ~5 ms of every start.
+// A console write is a plain write(2) of the line: on a pipe nobody reads any more it is dropped;
+// on a full pipe it waits, as every worker writing to the same pipe does (and as Node, Gunicorn and
+// systemd services do), instead of buffering without bound.
 
+import { fstatSync, statSync } from "node:fs";
 import {
   type ConsolaInstance,
   type ConsolaReporter,
@@ -28,12 +34,7 @@ export interface LoggerOptions {
 }
 
 export async function createLogger(options: LoggerOptions = {}): Promise<Logger> {
-  // A reader that went away (`supervisor run ... | head`) reports EPIPE as an 'error' event on the
-  // stream, after the write returned: without a listener Bun prints it with a stack for every line.
-  for (const stream of [process.stdout, process.stderr]) {
-    if (stream.listenerCount("error") === 0) stream.on("error", () => {});
-  }
-  const tty = options.tty ?? Boolean(process.stderr.isTTY && process.stdout.isTTY);
+  const tty = options.tty ?? (isTerminal(1) && isTerminal(2));
   const level = LogLevels[options.level ?? "info"];
   const reporter = options.format === "json" ? jsonLines : tty ? terminalLines : plainLines;
   return createConsola({ level, reporters: [reporter] }).withTag("supervisor");
@@ -44,21 +45,41 @@ export async function createLogger(options: LoggerOptions = {}): Promise<Logger>
 const messageOf = (entry: LogObject) =>
   entry.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a, { colors: false }))).join(" ");
 
-/** warn and error go to stderr, the rest to stdout, as consola's own reporters do. A closed pipe
- * (`supervisor run ... | head`) must not break the supervisor: a line that cannot be written is dropped
- * (a synchronous throw here, an 'error' event on the stream otherwise: see createLogger). */
-function write(entry: LogObject, line: string): void {
+/** Whether a file descriptor is a terminal, without the Node streams of process.stdout.isTTY (see
+ * the top of this file). Bun answers `process.binding("tty_wrap").isTTY` natively; should a later Bun
+ * drop it, a character device other than /dev/null is taken for a terminal. */
+export function isTerminal(fd: number): boolean {
   try {
-    (entry.level < LogLevels.info ? process.stderr : process.stdout).write(line);
+    const ttyWrap = process.binding("tty_wrap") as { isTTY?: (fd: number) => boolean };
+    if (typeof ttyWrap.isTTY === "function") return ttyWrap.isTTY(fd);
   } catch {
-    // EPIPE and friends: nobody is reading
+    // not in this Bun
+  }
+  try {
+    const stat = fstatSync(fd);
+    return stat.isCharacterDevice() && stat.rdev !== statSync("/dev/null").rdev;
+  } catch {
+    return false; // a closed descriptor
+  }
+}
+
+/** warn and error go to stderr, the rest to stdout, as consola's own reporters do; on a terminal
+ * (both of them are one: see createLogger) all to stdout, because Bun's console.error paints a whole
+ * line red there. A closed pipe (`supervisor run ... | head`) must not break the supervisor: a line
+ * that cannot be written is dropped (Bun's console ignores EPIPE; the catch is for anything else). */
+function write(entry: LogObject, line: string, tty = false): void {
+  try {
+    if (entry.level < LogLevels.info && !tty) console.error(line);
+    else console.log(line);
+  } catch {
+    // nobody is reading
   }
 }
 
 const plainLines: ConsolaReporter = {
   log(entry) {
     const tag = entry.tag ? `[${entry.tag}] ` : "";
-    write(entry, `${entry.date.toISOString()} ${tag}${entry.type} ${messageOf(entry)}\n`);
+    write(entry, `${entry.date.toISOString()} ${tag}${entry.type} ${messageOf(entry)}`);
   },
 };
 
@@ -79,7 +100,7 @@ const terminalLines: ConsolaReporter = {
     const time = entry.date.toTimeString().slice(0, 8);
     const colour = process.env.NO_COLOR ? undefined : (LEVEL_COLOURS[entry.type] ?? 39);
     const level = colour === undefined ? entry.type : `\x1b[${colour}m${entry.type}\x1b[39m`;
-    write(entry, `${time} ${tag}${level} ${messageOf(entry)}\n`);
+    write(entry, `${time} ${tag}${level} ${messageOf(entry)}`, true);
   },
 };
 
@@ -91,6 +112,6 @@ const jsonLines: ConsolaReporter = {
       msg: messageOf(entry),
       logger: entry.tag,
     };
-    write(entry, `${JSON.stringify(line)}\n`);
+    write(entry, JSON.stringify(line));
   },
 };

@@ -98,7 +98,7 @@ function install(): StartupSignals {
   let escaped: (error: unknown) => void = (error) => {
     const why = error instanceof Error ? error.message : String(error);
     try {
-      process.stderr.write(`supervisor: internal error: ${why}\n`);
+      console.error(`supervisor: internal error: ${why}`);
     } finally {
       process.exit(1);
     }
