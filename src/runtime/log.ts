@@ -12,7 +12,8 @@
 // those as Node streams on first use (node:stream, node:tty), 3.2 MB of RSS and ~5 ms of every start.
 // A console write is a plain write(2) of the line: on a pipe nobody reads any more it is dropped;
 // on a full pipe it waits, as every worker writing to the same pipe does (and as Node, Gunicorn and
-// systemd services do), instead of buffering without bound.
+// systemd services do), instead of buffering without bound (docs/DESIGN.md, "The supervisor's own
+// output"). The terminal's local time loads the time zone (~7.5 ms, 3.3 MB): only there is it shown.
 
 import { fstatSync, statSync } from "node:fs";
 import {
