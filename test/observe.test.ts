@@ -143,7 +143,9 @@ describe("logs", () => {
     async () => {
       const runtimeDir = mkdtempSync(join(tmpdir(), "sv-runtime-"));
       const onTerminal = async (env: Record<string, string>) => {
-        const run = `${process.execPath} ${join(ROOT, "src", "cli.ts")} run ${fixture("throw-app.ts")} -w 1 -p ${freePort()}`;
+        // script(1) runs a shell command line: each path quoted, for a checkout path with spaces.
+        const quote = (path: string) => `'${path.replaceAll("'", "'\\''")}'`;
+        const run = `${quote(process.execPath)} ${quote(join(ROOT, "src", "cli.ts"))} run ${quote(fixture("throw-app.ts"))} -w 1 -p ${freePort()}`;
         const proc = Bun.spawn(["script", "-qec", run, "/dev/null"], {
           stdin: "ignore",
           stdout: "pipe",

@@ -4,7 +4,7 @@
 // measure of readiness. usage: bun ceiling.ts N   (PORT, HOST from the environment)
 
 const n = Number(process.argv[2] ?? 2);
-const app = new URL("./ceiling-worker.ts", import.meta.url).pathname;
+const app = `${import.meta.dir}/ceiling-worker.ts`;
 const started = performance.now();
 const procs = new Set<ReturnType<typeof Bun.spawn>>();
 let listening = 0;

@@ -1,7 +1,7 @@
 // The plain-Bun floor of a process manager: N `bun ceiling-worker.ts` on one port (reusePort), each
 // respawned when it exits; no IPC, no logging. usage: bun launcher.ts N (PORT, HOST from the environment)
 const n = Number(process.argv[2] ?? 2);
-const app = new URL("./ceiling-worker.ts", import.meta.url).pathname;
+const app = `${import.meta.dir}/ceiling-worker.ts`;
 const procs = new Set<Bun.Subprocess>();
 const start = (): void => {
   const proc = Bun.spawn([process.execPath, app], { stdio: ["ignore", "inherit", "inherit"] });

@@ -1,6 +1,7 @@
 // Process helpers of the load, chaos and bench scripts (Linux): the tests' own (test/helpers.ts:
 // waitFor, startSupervisor, childPids) and /proc readings over src/os/proc.ts, plus wrk's summary.
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { readStat, residentBytes } from "../../src/os/proc.ts";
 import {
   childPids,
@@ -10,7 +11,7 @@ import {
 } from "../../test/helpers.ts";
 
 export { childPids, waitFor };
-export const ROOT = new URL("../..", import.meta.url).pathname;
+export const ROOT = join(import.meta.dir, "..", "..");
 
 export const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 

@@ -9,7 +9,8 @@
 // and once in the bundle they load with every start, 1.4 MB of the supervisor's PSS for the life of
 // the service (docs/BENCHMARKS.md).
 // Lines are written with console.log/console.error, never through process.stdout/stderr: Bun builds
-// those as Node streams on first use (node:stream, node:tty), 3.2 MB of RSS and ~5 ms of every start.
+// those as Node streams on first use (node:stream, node:tty): 3.2 MB of RSS on top of node:fs, and
+// ~5 ms of every start.
 // A console write is a plain write(2) of the line: on a pipe nobody reads any more it is dropped;
 // on a full pipe it waits, as every worker writing to the same pipe does (and as Node, Gunicorn and
 // systemd services do), instead of buffering without bound (docs/DESIGN.md, "The supervisor's own

@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export function workerJavaScript(): string {
-  const dir = new URL(".", import.meta.url).pathname;
+  const dir = import.meta.dir; // not a URL's pathname: that is percent-encoded ("a%20b" for a checkout in "a b")
   const sources = readdirSync(dir)
     .filter((name) => name.endsWith(".ts"))
     .sort()
