@@ -1,6 +1,6 @@
 // `supervisor run` from source, with real workers on a real port.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -112,6 +112,28 @@ describe("restarts", () => {
     await sup.waitForOutput(/restarting in 150 ms \(3 early deaths in a row\)/, 15_000);
     expect(sup.output()).toMatch(/restarting in 100 ms \(2 early deaths in a row\)/);
     expect(isAlive(sup.pid)).toBe(true);
+  });
+});
+
+describe("a checkout anywhere", () => {
+  test("run from source in a checkout whose path has a space: the workers start and serve", async () => {
+    // A copy of what `bun src/cli.ts` reads, under a directory named with a space (file URLs spell it
+    // %20: the worker's sources were once looked for there).
+    const checkout = mkdtempSync(join(tmpdir(), "sv checkout "));
+    try {
+      for (const part of ["src", "package.json", "tsconfig.json", "bunfig.toml"])
+        cpSync(join(ROOT, part), join(checkout, part), { recursive: true });
+      symlinkSync(join(ROOT, "node_modules"), join(checkout, "node_modules"));
+      const port = freePort();
+      await using sup = startSupervisor(
+        [process.execPath, join(checkout, "src", "cli.ts"), "run", app, "-w", "1", "-p", String(port)],
+        { raw: true, port, cwd: checkout },
+      );
+      await sup.waitForOutput(READY);
+      expect((await get(port)).status).toBe(200);
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
   });
 });
 
