@@ -27,6 +27,8 @@ export const ROOT = join(import.meta.dir, "..");
 export const FIXTURES = join(import.meta.dir, "fixtures");
 export const BINARY = join(ROOT, "dist", "supervisor");
 export const fixture = (name: string) => join(FIXTURES, name);
+/** One word of a shell command line (tmux, script(1)), quoted: the checkout path may hold a space. */
+export const shellQuote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
 
 /** Build dist/supervisor when it is missing or older than any source file (as `bun run build` does). */
 export function ensureBinary(): string {

@@ -4,7 +4,17 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixture, freePort, get, isAlive, ROOT, runToExit, startSupervisor, waitFor } from "./helpers.ts";
+import {
+  fixture,
+  freePort,
+  get,
+  isAlive,
+  ROOT,
+  runToExit,
+  shellQuote,
+  startSupervisor,
+  waitFor,
+} from "./helpers.ts";
 
 const READY = /ready: \d+ workers? listening/;
 
@@ -143,10 +153,10 @@ describe("logs", () => {
     async () => {
       const runtimeDir = mkdtempSync(join(tmpdir(), "sv-runtime-"));
       const onTerminal = async (env: Record<string, string>) => {
-        // script(1) runs a shell command line: each path quoted, for a checkout path with spaces.
-        const quote = (path: string) => `'${path.replaceAll("'", "'\\''")}'`;
-        const run = `${quote(process.execPath)} ${quote(join(ROOT, "src", "cli.ts"))} run ${quote(fixture("throw-app.ts"))} -w 1 -p ${freePort()}`;
-        const proc = Bun.spawn(["script", "-qec", run, "/dev/null"], {
+        const run = [process.execPath, join(ROOT, "src", "cli.ts"), "run", fixture("throw-app.ts")]
+          .map(shellQuote)
+          .join(" ");
+        const proc = Bun.spawn(["script", "-qec", `${run} -w 1 -p ${freePort()}`, "/dev/null"], {
           stdin: "ignore",
           stdout: "pipe",
           stderr: "pipe",

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { quantile, renderTop } from "../src/control/top-view.ts";
 import type { Snapshot } from "../src/control/types.ts";
 import { SNAPSHOT } from "./fake-control.ts";
-import { BINARY, ensureBinary, fixture, freePort, startSupervisor, waitFor } from "./helpers.ts";
+import { BINARY, ensureBinary, fixture, freePort, shellQuote, startSupervisor, waitFor } from "./helpers.ts";
 
 describe("quantile of a histogram", () => {
   const bounds = [0.01, 0.1, 1];
@@ -70,7 +70,7 @@ describe.skipIf(!hasTmux)("under tmux, against a live supervisor under load (ski
       while (loading) await (await fetch(`http://127.0.0.1:${sup.port}/`)).text();
     })();
     try {
-      const env = `XDG_RUNTIME_DIR=${sup.runtimeDir}`;
+      const env = shellQuote(`XDG_RUNTIME_DIR=${sup.runtimeDir}`);
       tmux(
         "new-session",
         "-d",
@@ -80,7 +80,7 @@ describe.skipIf(!hasTmux)("under tmux, against a live supervisor under load (ski
         "120",
         "-y",
         "20",
-        `env ${env} ${BINARY} top -p ${sup.port}`,
+        `env ${env} ${shellQuote(BINARY)} top -p ${sup.port}`,
       );
       const frame = await waitFor(() => {
         const text = screen();
