@@ -9,6 +9,7 @@ import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { commandArgs, defineCommand } from "./commands/argv.ts";
 import { describeError, ExitCode, usageError } from "./core/exit-codes.ts";
+import { isTerminal } from "./os/terminal.ts";
 import { startupSignals } from "./runtime/signals.ts";
 
 /** Loaded on demand: `supervisor run` starts without evaluating the control client, and `status`
@@ -47,7 +48,7 @@ export async function cli(argv: string[]): Promise<number> {
     const sub = load ? await load() : undefined;
     if (argv.includes("--help") || argv.includes("-h")) {
       const usage = await renderUsage(sub ?? main, sub ? main : undefined);
-      console.log(plain(`${usage}\n`, process.stdout.isTTY));
+      console.log(plain(`${usage}\n`, isTerminal(1)));
       return ExitCode.OK;
     }
     if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
@@ -55,7 +56,7 @@ export async function cli(argv: string[]): Promise<number> {
       return ExitCode.OK;
     }
     if (!sub) {
-      if (!name) console.error(plain(`${await renderUsage(main)}\n`, process.stderr.isTTY));
+      if (!name) console.error(plain(`${await renderUsage(main)}\n`, isTerminal(2)));
       throw usageError(
         name
           ? `unknown command '${name}' (see --help)`
@@ -81,7 +82,7 @@ async function renderUsage(cmd: CommandDef<ArgsDef>, parent?: CommandDef<ArgsDef
 }
 
 /** citty colours its usage text; keep escape codes out of pipes and files. */
-const plain = (text: string, tty: boolean | undefined) => (tty ? text : Bun.stripANSI(text));
+const plain = (text: string, tty: boolean) => (tty ? text : Bun.stripANSI(text));
 
 async function resolveArgs(cmd: CommandDef<ArgsDef>): Promise<ArgsDef | undefined> {
   const args = cmd.args;

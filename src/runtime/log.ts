@@ -16,7 +16,6 @@
 // systemd services do), instead of buffering without bound (docs/DESIGN.md, "The supervisor's own
 // output"). The terminal's local time loads the time zone (~7.5 ms, 3.3 MB): only there is it shown.
 
-import { fstatSync, statSync } from "node:fs";
 import {
   type ConsolaInstance,
   type ConsolaReporter,
@@ -24,6 +23,7 @@ import {
   LogLevels,
   type LogObject,
 } from "consola/core";
+import { isTerminal } from "../os/terminal.ts";
 
 export type Logger = ConsolaInstance;
 export type LogFormat = "pretty" | "json";
@@ -46,24 +46,6 @@ export async function createLogger(options: LoggerOptions = {}): Promise<Logger>
 
 const messageOf = (entry: LogObject) =>
   entry.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a, { colors: false }))).join(" ");
-
-/** Whether a file descriptor is a terminal, without the Node streams of process.stdout.isTTY (see
- * the top of this file). Bun answers `process.binding("tty_wrap").isTTY` natively; should a later Bun
- * drop it, a character device other than /dev/null is taken for a terminal. */
-export function isTerminal(fd: number): boolean {
-  try {
-    const ttyWrap = process.binding("tty_wrap") as { isTTY?: (fd: number) => boolean };
-    if (typeof ttyWrap.isTTY === "function") return ttyWrap.isTTY(fd);
-  } catch {
-    // not in this Bun
-  }
-  try {
-    const stat = fstatSync(fd);
-    return stat.isCharacterDevice() && stat.rdev !== statSync("/dev/null").rdev;
-  } catch {
-    return false; // a closed descriptor
-  }
-}
 
 /** warn and error go to stderr, the rest to stdout, as consola's own reporters do; on a terminal
  * (both of them are one: see createLogger) all to stdout, because Bun's console.error paints a whole
