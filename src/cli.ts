@@ -9,8 +9,8 @@ import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { commandArgs, defineCommand } from "./commands/argv.ts";
 import { describeError, ExitCode, usageError } from "./core/exit-codes.ts";
-import { isTerminal } from "./os/terminal.ts";
 import { startupSignals } from "./runtime/signals.ts";
+import { isTerminal } from "./runtime/terminal.ts";
 
 /** Loaded on demand: `supervisor run` starts without evaluating the control client, and `status`
  * without the lifecycle (start-up time is part of every launch and every restart of the service). */

@@ -23,7 +23,7 @@ import {
   LogLevels,
   type LogObject,
 } from "consola/core";
-import { isTerminal } from "../os/terminal.ts";
+import { isTerminal } from "./terminal.ts";
 
 export type Logger = ConsolaInstance;
 export type LogFormat = "pretty" | "json";
