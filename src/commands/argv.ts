@@ -11,6 +11,7 @@
 
 import type { ArgsDef, CommandDef } from "citty";
 import { usageError } from "../core/exit-codes.ts";
+import { isDigits } from "../core/text.ts";
 
 /** citty's `defineCommand` (an identity function for its types), without loading citty. */
 export const defineCommand = <T extends ArgsDef>(def: CommandDef<T>): CommandDef<T> => def;
@@ -41,13 +42,13 @@ export function scanArgs(rawArgs: string[], argsDef: ArgsDef, negativeNumbers = 
       scanned.positionals.push(...rawArgs.slice(i + 1));
       break;
     }
-    if (!arg.startsWith("-") || arg === "-" || (negativeNumbers && /^-\d+$/.test(arg))) {
+    if (!arg.startsWith("-") || arg === "-" || (negativeNumbers && isDigits(arg.slice(1)))) {
       scanned.positionals.push(arg);
       continue;
     }
     const eq = arg.indexOf("=");
     const written = eq === -1 ? arg : arg.slice(0, eq);
-    const known = byName.get(written.replace(/^--?/, ""));
+    const known = byName.get(written.slice(written.startsWith("--") ? 2 : 1));
     if (!known) throw usageError(`unknown option '${written}' (see --help)`);
     let value: string | boolean;
     if (eq !== -1) value = arg.slice(eq + 1);

@@ -281,7 +281,10 @@ export const CONFIG_ONLY_KEYS = ["onReady", "onWorkerExit"];
 
 /** The config file's key: the long flag in camelCase ("graceful-timeout" → "gracefulTimeout"). */
 export const configKey = (spec: OptionSpec) =>
-  spec.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  spec.flag
+    .split("-")
+    .map((word, i) => (i === 0 ? word : `${word.charAt(0).toUpperCase()}${word.slice(1)}`))
+    .join("");
 
 export const envName = (spec: OptionSpec) => `SUPERVISOR_${spec.flag.toUpperCase().replaceAll("-", "_")}`;
 

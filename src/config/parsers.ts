@@ -4,24 +4,29 @@
 
 import { usageError } from "../core/exit-codes.ts";
 import { MAX_WORKERS } from "../core/lifecycle.ts";
+import { consistsOf, DIGITS, hasSpace, isDecimal, isDigits, LETTERS } from "../core/text.ts";
 
 /** Bun.serve's largest idleTimeout, in seconds. */
 export const MAX_IDLE_TIMEOUT_S = 255;
 
 /** "512M", "1.5G", "800K", "1048576": binary units as PM2's max_memory_restart; 0 = no limit. */
 export function toBytes(raw: unknown, source: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?$/i.exec(String(raw).trim());
-  const unit = UNITS[(m?.[2] ?? "").toUpperCase()];
-  if (!m || unit === undefined)
-    throw usageError(`${source} must be a size such as 512M, 1G or 800K, got '${raw}'`);
-  return Math.round(Number(m[1]) * unit);
+  // <number>[spaces][K|M|G][B|iB], any case
+  let rest = String(raw).trim();
+  const upper = rest.toUpperCase();
+  rest = rest.slice(0, rest.length - (upper.endsWith("IB") ? 2 : upper.endsWith("B") ? 1 : 0));
+  const unit = UNITS[rest.slice(-1).toUpperCase()];
+  if (unit !== undefined) rest = rest.slice(0, -1);
+  const number = rest.trimEnd();
+  if (!isDecimal(number)) throw usageError(`${source} must be a size such as 512M, 1G or 800K, got '${raw}'`);
+  return Math.round(Number(number) * (unit ?? 1));
 }
 
-const UNITS: Record<string, number> = { "": 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 };
+const UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 };
 
 function wholeNumber(raw: unknown): number {
   const s = String(raw).trim();
-  return /^\d+$/.test(s) ? Number(s) : Number.NaN;
+  return isDigits(s) ? Number(s) : Number.NaN;
 }
 
 export function toWorkers(raw: unknown, source: string): number | "auto" {
@@ -43,7 +48,7 @@ export function toPort(raw: unknown, source: string): number {
 
 export function toHost(raw: unknown, source: string): string {
   const host = String(raw).trim();
-  if (!host || /\s|\//.test(host))
+  if (!host || hasSpace(host) || host.includes("/"))
     throw usageError(`${source} must be a host name or IP address, got '${raw}'`);
   return host;
 }
@@ -51,7 +56,7 @@ export function toHost(raw: unknown, source: string): string {
 export function seconds(min: number) {
   return (raw: unknown, source: string): number => {
     const s = String(raw).trim();
-    const n = /^\d+(\.\d+)?$/.test(s) ? Number(s) : Number.NaN;
+    const n = isDecimal(s) ? Number(s) : Number.NaN;
     if (!(n >= min) || n > 86_400) {
       const least = min === 0 ? "0 or more" : "more than 0";
       throw usageError(`${source} must be a number of seconds, ${least} (at most 86400), got '${raw}'`);
@@ -101,7 +106,7 @@ export function toEnv(raw: unknown, source: string): Record<string, string> {
   if (raw && typeof raw === "object" && !Array.isArray(raw)) {
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [checkEnvName(k, source), String(v)]));
   }
-  const pairs = Array.isArray(raw) ? raw : String(raw).split(/\n/);
+  const pairs = Array.isArray(raw) ? raw : String(raw).split("\n");
   const env: Record<string, string> = {};
   for (const pair of pairs.map(String)) {
     const eq = pair.indexOf("=");
@@ -112,7 +117,8 @@ export function toEnv(raw: unknown, source: string): Record<string, string> {
 }
 
 function checkEnvName(name: string, source: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw usageError(`${source}: '${name}' is not a variable name`);
+  if (!consistsOf(name.charAt(0), `${LETTERS}_`) || !consistsOf(name, `${LETTERS}${DIGITS}_`))
+    throw usageError(`${source}: '${name}' is not a variable name`);
   return name;
 }
 

@@ -4,6 +4,7 @@
 //   GET /readyz   200 when a worker is ready and we are not shutting down, else 503
 
 import { bootError, usageError } from "../core/exit-codes.ts";
+import { consistsOf, DIGITS, HEX_DIGITS, isDigits, LETTERS } from "../core/text.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import type { ControlActions } from "./types.ts";
 
@@ -33,21 +34,27 @@ export function parseAdminSpec(spec: string): AdminSpec {
   const trimmed = spec.trim();
   let hostname = DEFAULT_ADMIN_HOST;
   let rawPort = trimmed;
-  const v6 = /^\[([0-9A-Fa-f:.]+)\]:([^:]*)$/.exec(trimmed);
-  if (v6) {
-    hostname = v6[1] as string;
-    rawPort = v6[2] as string;
+  const close = trimmed.indexOf("]:");
+  const inBrackets = trimmed.slice(1, close);
+  if (
+    close > 0 &&
+    trimmed.startsWith("[") &&
+    consistsOf(inBrackets, `${HEX_DIGITS}:.`) &&
+    !trimmed.slice(close + 2).includes(":")
+  ) {
+    hostname = inBrackets;
+    rawPort = trimmed.slice(close + 2);
   } else if (trimmed.includes(":")) {
     const colon = trimmed.lastIndexOf(":");
     hostname = trimmed.slice(0, colon);
     rawPort = trimmed.slice(colon + 1);
     if (hostname === "") throw bad("the host is missing");
-    if (!/^[A-Za-z0-9.-]+$/.test(hostname)) {
-      const v6hint = /^[0-9A-Fa-f:.]+$/.test(hostname);
+    if (!consistsOf(hostname, `${LETTERS}${DIGITS}.-`)) {
+      const v6hint = consistsOf(hostname, `${HEX_DIGITS}:.`);
       throw bad(v6hint ? "an IPv6 address goes in brackets, like [::1]:9100" : "not a host name or address");
     }
   }
-  const port = /^\d{1,5}$/.test(rawPort) ? Number(rawPort) : Number.NaN;
+  const port = isDigits(rawPort) && rawPort.length <= 5 ? Number(rawPort) : Number.NaN;
   if (!(port >= 1 && port <= 65535)) throw bad("the port must be a number from 1 to 65535");
   return { hostname, port };
 }

@@ -7,6 +7,7 @@ import { chmodSync, lstatSync, mkdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { ExitCode, SupervisorError, usageError } from "../core/exit-codes.ts";
+import { isDigits } from "../core/text.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -27,8 +28,8 @@ export function defaultControlPath(port: number, env: Env = process.env): string
 
 /** The port a default socket name stands for ("3000.sock" → 3000), else null. */
 export function portOfSocketName(name: string): number | null {
-  const match = /^(\d{1,5})\.sock$/.exec(name);
-  return match ? Number(match[1]) : null;
+  const port = name.endsWith(".sock") ? name.slice(0, -".sock".length) : "";
+  return isDigits(port) && port.length <= 5 ? Number(port) : null;
 }
 
 export function checkSocketPathLength(path: string): void {

@@ -15,6 +15,8 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
+import { isDigits, lineAfter, words } from "../core/text.ts";
+import { ancestors, cgroupEntries } from "./cgroup.ts";
 
 export interface AvailableCpus {
   /** Whole CPUs, at least 1. */
@@ -60,7 +62,7 @@ export function chooseCpus(limits: {
 
 /** cgroup v2 `cpu.max`: "max 100000" (no limit) or "<quota> <period>" in µs. Returns CPUs, or null for no limit. */
 export function parseCpuMax(text: string): number | null {
-  const [quota, period = "100000"] = text.trim().split(/\s+/);
+  const [quota, period = "100000"] = words(text);
   if (quota === undefined || quota === "max") return null;
   return ratio(Number(quota), Number(period));
 }
@@ -80,12 +82,9 @@ export interface SelfCgroup {
 /** /proc/self/cgroup lines are "<id>:<controllers>:<path>"; v2's is "0::<path>". */
 export function parseProcSelfCgroup(text: string): SelfCgroup {
   const result: SelfCgroup = { v2: null, v1Cpu: null };
-  for (const line of text.split("\n")) {
-    const match = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
-    if (!match) continue;
-    const [, id, controllers = "", path = "/"] = match;
-    if (id === "0" && controllers === "") result.v2 = path;
-    else if (controllers.split(",").includes("cpu")) result.v1Cpu = path;
+  for (const { v2, controllers, path } of cgroupEntries(text)) {
+    if (v2) result.v2 = path;
+    else if (controllers.includes("cpu")) result.v1Cpu = path;
   }
   return result;
 }
@@ -117,10 +116,10 @@ export function cgroupQuota(root: string, self: SelfCgroup): number | null {
 export function parseCpuList(text: string): number | null {
   let count = 0;
   for (const part of text.trim().split(",")) {
-    const match = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!match) return null;
-    const first = Number(match[1]);
-    const last = match[2] === undefined ? first : Number(match[2]);
+    const [from = "", to, more] = part.trim().split("-");
+    if (!isDigits(from) || (to !== undefined && !isDigits(to)) || more !== undefined) return null;
+    const first = Number(from);
+    const last = to === undefined ? first : Number(to);
     if (last < first) return null;
     count += last - first + 1;
   }
@@ -131,26 +130,13 @@ export function parseCpuList(text: string): number | null {
 
 function affinityCpus(): number {
   const status = readOrNull("/proc/self/status");
-  const list = status === null ? undefined : /^Cpus_allowed_list:\s*(.+)$/m.exec(status)?.[1];
-  return (list === undefined ? null : parseCpuList(list)) ?? availableParallelism();
+  const list = status === null ? undefined : lineAfter(status, "Cpus_allowed_list:");
+  return (list ? parseCpuList(list) : null) ?? availableParallelism();
 }
 
 function ratio(quota: number, period: number): number | null {
   if (!Number.isFinite(quota) || !Number.isFinite(period) || quota <= 0 || period <= 0) return null;
   return quota / period;
-}
-
-/**
- * `<mount>/<path>` and each parent up to `<mount>`. With a cgroup namespace (Docker, Kubernetes) our
- * path is "/" and the mount's root is our cgroup. Without one, /proc/self/cgroup may name a path that
- * is not under this mount (e.g. "/docker/<id>" while the container sees its own cgroup at the root):
- * directories that do not exist are simply skipped, so the mount's root still counts.
- */
-function ancestors(mount: string, path: string): string[] {
-  const parts = path.split("/").filter((p) => p !== "" && p !== "..");
-  const dirs: string[] = [];
-  for (let i = parts.length; i >= 0; i--) dirs.push(join(mount, ...parts.slice(0, i)));
-  return dirs;
 }
 
 function formatCpus(cpus: number): string {

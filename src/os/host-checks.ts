@@ -4,6 +4,8 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { lineAfter, words } from "../core/text.ts";
+import { ancestors, cgroupEntries } from "./cgroup.ts";
 
 export interface HostFinding {
   setting: string;
@@ -112,11 +114,11 @@ function somaxconn(read: Read): HostFinding | undefined {
 /** Bun raises its soft open-files limit to the hard one at start-up, so the hard limit is what counts. */
 function openFiles(workers: number, read: Read): HostFinding | undefined {
   const limits = read("/proc/self/limits");
-  const match = limits === null ? null : /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
-  if (!match) return undefined;
-  const hard = match[2] === "unlimited" ? Number.POSITIVE_INFINITY : Number(match[2]);
+  // "Max open files            1024                 1048576              files"
+  const [, value] = words((limits === null ? undefined : lineAfter(limits, "Max open files ")) ?? "");
+  if (value === undefined) return undefined;
+  const hard = value === "unlimited" ? Number.POSITIVE_INFINITY : Number(value);
   const setting = "open files (hard limit)";
-  const value = match[2] as string;
   const needed = SUPERVISOR_BASE_FDS + FDS_PER_WORKER * workers;
   const fix = "LimitNOFILE=65536 (systemd), --ulimit nofile=65536 (docker/podman), or ulimit -Hn 65536";
   if (hard < needed) {
@@ -176,12 +178,8 @@ function memory(workers: number, read: Read): HostFinding {
 function cgroupMemoryLimit(read: Read): number | null {
   const self = read("/proc/self/cgroup") ?? "";
   const found: number[] = [];
-  for (const line of self.split("\n")) {
-    const match = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
-    if (!match) continue;
-    const [, id, controllers = "", path = "/"] = match;
-    const v2 = id === "0" && controllers === "";
-    if (!v2 && !controllers.split(",").includes("memory")) continue;
+  for (const { v2, controllers, path } of cgroupEntries(self)) {
+    if (!v2 && !controllers.includes("memory")) continue;
     const mount = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
     const file = v2 ? "memory.max" : "memory.limit_in_bytes";
     for (const dir of ancestors(mount, path)) {
@@ -191,15 +189,6 @@ function cgroupMemoryLimit(read: Read): number | null {
     }
   }
   return found.length === 0 ? null : Math.min(...found);
-}
-
-/** `<mount>/<path>` and each parent up to `<mount>` (a missing directory just reads nothing: with a
- * cgroup namespace our path is "/" and the mount's root is our own cgroup). */
-function ancestors(mount: string, path: string): string[] {
-  const parts = path.split("/").filter((p) => p !== "" && p !== "..");
-  const dirs: string[] = [];
-  for (let i = parts.length; i >= 0; i--) dirs.push(join(mount, ...parts.slice(0, i)));
-  return dirs;
 }
 
 function readOrNull(path: string): string | null {

@@ -13,6 +13,7 @@
 
 import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { SupervisorError, usageError } from "../core/exit-codes.ts";
+import { isDigits } from "../core/text.ts";
 import { readStat } from "./proc.ts";
 
 /** Write our pid to `path`, or throw a SupervisorError (exit code 2) if a live process owns it;
@@ -78,8 +79,7 @@ export function readPidfile(path: string): number | null | "not-a-pidfile" {
     throw error;
   }
   if (text.trim() === "") return null;
-  const match = /^\s*(\d+)\s*$/.exec(text);
-  const pid = match ? Number(match[1]) : Number.NaN;
+  const pid = isDigits(text.trim()) ? Number(text.trim()) : Number.NaN;
   return Number.isSafeInteger(pid) && pid > 0 ? pid : "not-a-pidfile";
 }
 

@@ -4,6 +4,7 @@
 // path.
 
 import { readdirSync, readFileSync } from "node:fs";
+import { isDigits, lineAfter, words } from "../core/text.ts";
 
 export interface ProcStat {
   pid: number;
@@ -93,8 +94,8 @@ export const isAlive = (pid: number) => {
 export function residentBytes(pid: number | undefined): number | undefined {
   if (pid === undefined || process.platform !== "linux") return undefined;
   try {
-    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
+    const [kb, unit] = words(lineAfter(readFileSync(`/proc/${pid}/status`, "utf8"), "VmRSS:") ?? "");
+    return kb !== undefined && isDigits(kb) && unit === "kB" ? Number(kb) * 1024 : undefined;
   } catch {
     return undefined; // exited meanwhile
   }

@@ -5,6 +5,7 @@
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isDigits } from "../core/text.ts";
 
 /** A new directory under /dev/shm when there is one, else the temp directory (undefined: neither is
  * writable); its owner removes it. 0711: a worker running as another user (--user) can open its own
@@ -27,7 +28,7 @@ export function makeSharedDir(): string | undefined {
  * removed. Only a dead pid's, and only what this user may remove. */
 function removeStale(base: string): void {
   for (const name of readdirSync(base)) {
-    const pid = Number(/^supervisor-(\d+)-/.exec(name)?.[1]);
+    const pid = pidOfSharedDir(name);
     if (!pid || pid === process.pid || isRunning(pid)) continue;
     try {
       rmSync(join(base, name), { recursive: true, force: true });
@@ -35,6 +36,12 @@ function removeStale(base: string): void {
       // another user's: theirs to remove
     }
   }
+}
+
+/** "supervisor-<pid>-XXXXXX" (makeSharedDir's names) → the pid; 0 for any other name. */
+function pidOfSharedDir(name: string): number {
+  const [prefix, pid, rest] = name.split("-");
+  return prefix === "supervisor" && isDigits(pid ?? "") && rest !== undefined ? Number(pid) : 0;
 }
 
 function isRunning(pid: number): boolean {

@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { usageError } from "../core/exit-codes.ts";
+import { isDigits } from "../core/text.ts";
 
 export interface Identity {
   uid?: number;
@@ -53,7 +54,7 @@ export function parseColonFile(text: string): string[][] {
 function lookup(entries: string[][], nameOrId: string): string[] | undefined {
   const byName = entries.find((e) => e[0] === nameOrId);
   if (byName) return byName;
-  if (!/^\d+$/.test(nameOrId)) return undefined;
+  if (!isDigits(nameOrId)) return undefined;
   return entries.find((e) => e[2] === nameOrId) ?? [nameOrId, "x", nameOrId, nameOrId];
 }
 

@@ -16,6 +16,9 @@ import type { State } from "../core/types.ts";
 import { openLibc } from "../os/libc.ts";
 import type { Logger } from "./log.ts";
 
+/** Messages that change the unit's state: never dropped (a status line or a watchdog ping may be). */
+const STATE_MESSAGES = ["READY", "RELOADING", "STOPPING"];
+
 export interface Notifier {
   /** Called after every turn of the supervisor's loop with the state before and after it. */
   onTransition(before: State, after: State): void;
@@ -70,7 +73,7 @@ export function systemdNotifier(logger: Logger, env: Env = process.env): Notifie
     send,
     onTransition(before, after) {
       const messages = transitionMessages(before, after, socket.monotonicUsec);
-      if (messages) send(messages, !/^(READY|RELOADING|STOPPING)=/.test(messages));
+      if (messages) send(messages, !STATE_MESSAGES.some((name) => messages.startsWith(`${name}=`)));
     },
     close() {
       clearInterval(watchdog);

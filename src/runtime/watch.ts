@@ -6,6 +6,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 import { ExitCode, SupervisorError } from "../core/exit-codes.ts";
+import { isDigits } from "../core/text.ts";
 import type { Logger } from "./log.ts";
 
 /** Saves within this long of each other are one change (editors write, rename and touch in bursts). */
@@ -52,7 +53,7 @@ export function watchForChanges(
 
 /** node_modules, .git and other dot-directories, editor swap and backup files (a changed .env reloads). */
 export function ignored(relativePath: string): boolean {
-  const parts = relativePath.split(/[\\/]/);
+  const parts = relativePath.replaceAll("\\", "/").split("/");
   const file = parts.at(-1) ?? "";
   return (
     parts.includes("node_modules") ||
@@ -60,6 +61,6 @@ export function ignored(relativePath: string): boolean {
     file.endsWith("~") ||
     file.endsWith(".swp") ||
     file.endsWith(".swx") ||
-    /^\d+$/.test(file) // vim's write test file "4913"
+    isDigits(file) // vim's write test file "4913"
   );
 }
