@@ -231,5 +231,8 @@ describe("help and version", () => {
       expect(stdout).toContain(flag);
     }
     expect(stdout).not.toContain("\x1b[");
+    // --keep-alive has no default of its own (it follows --timeout): none is shown, not "NaN"
+    expect(stdout).toContain("--keep-alive");
+    expect(stdout).not.toContain("NaN");
   });
 });

@@ -23,7 +23,7 @@ export const runArgs = {
       const env = [envName(spec), ...(spec.conventions ?? [])].join(", ");
       const def = {
         type: spec.kind,
-        description: `${spec.description} [env: ${env}]${defaultText(spec.key.endsWith("Ms") ? (spec.fallback as number) / 1000 : spec.fallback)}`,
+        description: `${spec.description} [env: ${env}]${defaultText(spec.key.endsWith("Ms") && typeof spec.fallback === "number" ? spec.fallback / 1000 : spec.fallback)}`,
         ...(spec.alias ? { alias: spec.alias } : {}),
         ...(spec.valueHint ? { valueHint: spec.valueHint } : {}),
       } satisfies ArgDef;
