@@ -13,10 +13,14 @@
 //   idle    each manager's parent, idle, all side by side: CPU (schedstat, all threads) and wake-ups
 //           (context switches) over the same IDLE seconds, as a ratio to the launcher in the same round.
 //   launch  spawn to all N workers answering, as a ratio to the launcher in the same round.
+//   settled (only when asked: PARTS=settled) the trees side by side, after light load and again
+//           SETTLE_TREE seconds (60) after their start: Bun's collector and mimalloc go on returning
+//           memory for the first 30-60 s, in every Bun process.
 // Rounds alternate the order of the configurations (ABBA) so a drift of a shared machine favours none.
 //
 // Options, as flags (`--idle=10`) or environment variables: N (default 4), ROUNDS (2), IDLE seconds
-// (30) after SETTLE seconds (30), LAUNCHES (6), PARTS (tree,costs,idle,launch), SUPERVISOR_BIN (default: a copy of
+// (30) after SETTLE seconds (30), LAUNCHES (6), PARTS (tree,costs,idle,launch; settled on request),
+// SETTLE_TREE seconds (60), SUPERVISOR_BIN (default: a copy of
 // dist/supervisor), BEFORE (another supervisor binary, measured alongside as "supervisor (before)"),
 // CONFIGS (a comma-separated subset of the managers), PORT_BASE (18900), OUT (also write the report to this file).
 // The binaries are private copies: the text pages of a bun that other processes on the machine run
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
   if (opts.parts.includes("costs")) await costsPart();
   if (opts.parts.includes("idle")) await idlePart();
   if (opts.parts.includes("launch")) await launchPart();
+  if (opts.parts.includes("settled")) await settledPart();
   if (opts.out) writeFileSync(opts.out, `${out.join("\n")}\n`);
 }
 
@@ -368,6 +373,51 @@ async function launchPart(): Promise<void> {
     report(
       `| ${name} | ${median(s).toFixed(0)} | ${median(s.map((x, i) => x / (base[i] ?? Number.NaN))).toFixed(2)}× |`,
     );
+  }
+}
+
+async function settledPart(): Promise<void> {
+  // Side by side, so one round waits SETTLE_TREE seconds once. Each of these runs its own binary (the
+  // launcher alone runs the bun copy here), so no tree shares pages with another.
+  const names = managers(["supervisor", "supervisor (before)", "launcher", "node cluster"]);
+  const rows: Record<string, { early: TreeSample; late: TreeSample }[]> = {};
+  for (let round = 1; round <= opts.rounds; round++) {
+    dropPageCache(binaries);
+    const apps: { name: string; app: Awaited<ReturnType<typeof launch>>; at: number }[] = [];
+    try {
+      for (const name of round % 2 ? names : [...names].reverse())
+        apps.push({ name, app: await launch(MANAGERS[name] as Launch, opts.n), at: performance.now() });
+      const early = new Map<string, TreeSample>();
+      for (const { name, app } of apps) {
+        await lightLoad(app.port);
+        await Bun.sleep(1000);
+        early.set(name, treeSample(app.pid));
+      }
+      for (const { name, app, at } of apps) {
+        await Bun.sleep(Math.max(0, at + opts.settleTree * 1000 - performance.now()));
+        push(rows, name, { early: early.get(name) as TreeSample, late: treeSample(app.pid) });
+      }
+    } finally {
+      for (const { app } of apps) await app.stop();
+    }
+  }
+  const base = rows.launcher ?? [];
+  report(
+    "",
+    `## Whole tree after light load and ${opts.settleTree} s after start, side by side (N=${opts.n}; medians over rounds; ratio: to the launcher in the same round)`,
+    "",
+  );
+  report(
+    `| config | tree PSS MB after load | × launcher | parent PSS MB | tree PSS MB at ${opts.settleTree} s | × launcher | parent PSS MB |`,
+  );
+  report("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const name of names) {
+    const s = rows[name] ?? [];
+    const cells = (k: "early" | "late") => {
+      const ratio = median(s.map((x, i) => x[k].treePss / (base[i]?.[k].treePss ?? Number.NaN)));
+      return `${mb(median(s.map((x) => x[k].treePss)))} | ${ratio.toFixed(2)}× | ${mb(median(s.map((x) => x[k].parent.pss)))}`;
+    };
+    report(`| ${name} | ${cells("early")} | ${cells("late")} |`);
   }
 }
 
@@ -639,6 +689,7 @@ function readOptions(argv: string[]) {
     rounds: num("ROUNDS", 2),
     idle: num("IDLE", 30),
     settle: num("SETTLE", 30),
+    settleTree: num("SETTLE_TREE", 60),
     launches: num("LAUNCHES", 6),
     parts: get("PARTS", "tree,costs,idle,launch").split(","),
     supervisorBin: get("SUPERVISOR_BIN", ""),
