@@ -3,6 +3,7 @@
 // a preload that counts every regexp the process runs.
 
 import { expect, test } from "bun:test";
+import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture, freePort, get, ROOT, startSupervisor, waitFor } from "./helpers.ts";
@@ -10,6 +11,9 @@ import { fixture, freePort, get, ROOT, startSupervisor, waitFor } from "./helper
 test("a supervisor with most options on runs no regexp, through start, status, reload and stop", async () => {
   const port = freePort();
   const admin = freePort();
+  const pidfile = join(tmpdir(), `sv-regexp-${port}.pid`);
+  // The supervisor removes it on exit; only a failed run would leave it.
+  await using _pidfile = { [Symbol.asyncDispose]: async () => rmSync(pidfile, { force: true }) };
   await using sup = startSupervisor(
     [
       process.execPath,
@@ -25,7 +29,7 @@ test("a supervisor with most options on runs no regexp, through start, status, r
       ...["--max-memory", "512MiB", "--max-restarts", "5", "--shutdown-delay", "0"],
       ...["--env", "A=1", "--env", "B_2=x", "--pre-start", "true", "--access-log"],
       ...["--log-format", "json", "--log-level", "info", "--admin", `127.0.0.1:${admin}`],
-      ...["--pidfile", join(tmpdir(), `sv-regexp-${port}.pid`)],
+      ...["--pidfile", pidfile],
     ],
     { raw: true, port, env: { WEB_CONCURRENCY: undefined, SUPERVISOR_WORKERS: undefined } },
   );
@@ -43,6 +47,7 @@ test("a supervisor with most options on runs no regexp, through start, status, r
   await sup.waitForOutput(/reload finished/, 20_000);
   process.kill(sup.pid, "SIGTERM");
   expect(await sup.exited).toBe(0);
+  expect(existsSync(pidfile)).toBe(false);
   await waitFor(() => /regexps run by the supervisor: \d+/.exec(sup.stderr())?.[0], "the preload's count");
   expect(sup.stderr().slice(sup.stderr().indexOf("regexps run by the supervisor"))).toBe(
     "regexps run by the supervisor: 0\n",
