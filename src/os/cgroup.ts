@@ -1,6 +1,8 @@
-// The two things every cgroup reader needs (src/os/cpus.ts for -w auto, src/os/host-checks.ts for
-// the memory limit): our entries in /proc/self/cgroup and the directories whose limits bind us.
+// What every cgroup reader needs (src/os/cpus.ts for -w auto, src/os/host-checks.ts for the memory
+// limit): our entries in /proc/self/cgroup, the directories whose limits bind us, and a read of a
+// /proc or /sys file that may not be there.
 
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isDigits } from "../core/text.ts";
 
@@ -41,4 +43,13 @@ export function ancestors(mount: string, path: string): string[] {
   const dirs: string[] = [];
   for (let i = parts.length; i >= 0; i--) dirs.push(join(mount, ...parts.slice(0, i)));
   return dirs;
+}
+
+/** The file's text, or null when it is missing or unreadable (no such controller, not Linux). */
+export function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
 }

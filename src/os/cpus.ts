@@ -12,11 +12,10 @@
 // gives 1 worker, never 2 workers sharing 1.5 CPUs and throttled every period. Rounding up would
 // over-provision, which is the very thing this module exists to avoid.
 
-import { readFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { isDigits, lineAfter, words } from "../core/text.ts";
-import { ancestors, cgroupEntries } from "./cgroup.ts";
+import { ancestors, cgroupEntries, readOrNull } from "./cgroup.ts";
 
 export interface AvailableCpus {
   /** Whole CPUs, at least 1. */
@@ -130,7 +129,7 @@ export function parseCpuList(text: string): number | null {
 
 function affinityCpus(): number {
   const status = readOrNull("/proc/self/status");
-  const list = status === null ? undefined : lineAfter(status, "Cpus_allowed_list:");
+  const list = lineAfter(status ?? "", "Cpus_allowed_list:");
   return (list ? parseCpuList(list) : null) ?? availableParallelism();
 }
 
@@ -142,12 +141,4 @@ function ratio(quota: number, period: number): number | null {
 function formatCpus(cpus: number): string {
   const rounded = Math.round(cpus * 100) / 100;
   return `${rounded} CPU${rounded === 1 ? "" : "s"}`;
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
 }

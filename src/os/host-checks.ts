@@ -2,10 +2,9 @@
 // full by `supervisor check`, and in one start-up warning line when something is off. Only reads
 // /proc and /sys (a few small files, well under a millisecond).
 
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { lineAfter, words } from "../core/text.ts";
-import { ancestors, cgroupEntries } from "./cgroup.ts";
+import { ancestors, cgroupEntries, readOrNull } from "./cgroup.ts";
 
 export interface HostFinding {
   setting: string;
@@ -115,7 +114,7 @@ function somaxconn(read: Read): HostFinding | undefined {
 function openFiles(workers: number, read: Read): HostFinding | undefined {
   const limits = read("/proc/self/limits");
   // "Max open files            1024                 1048576              files"
-  const [, value] = words((limits === null ? undefined : lineAfter(limits, "Max open files ")) ?? "");
+  const [, value] = words(lineAfter(limits ?? "", "Max open files ") ?? "");
   if (value === undefined) return undefined;
   const hard = value === "unlimited" ? Number.POSITIVE_INFINITY : Number(value);
   const setting = "open files (hard limit)";
@@ -189,12 +188,4 @@ function cgroupMemoryLimit(read: Read): number | null {
     }
   }
   return found.length === 0 ? null : Math.min(...found);
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
 }
