@@ -11,28 +11,25 @@ export const config: WorkerConfig = readConfig();
 /** `closing`: responses tell keep-alive clients to close (the drain has begun). */
 export const phase = { closing: false };
 
-/** The channel's writer: a FileSink writes at once when the socket takes it and buffers what it
- * does not, in order (node:fs would cost every worker ~5 MB of RSS). Unref'd: it never keeps the
- * worker alive. */
-let sink: import("bun").FileSink | undefined;
+/** The channel's writes, one after another: each message is one `Bun.write` to the socket, chained so
+ * that they arrive in the order they were sent. `Bun.write` is what the beat file is written with, so
+ * the channel adds no native path of its own (a FileSink cost every worker 0.3 MB of RSS more;
+ * node:fs would cost ~5 MB; docs/DESIGN.md). A write pends only while the socket is full, and the
+ * supervisor reads every line as it comes. */
+let lastWrite: Promise<boolean> = Promise.resolve(true);
 
 /** One JSON line to the supervisor on its channel; resolves false when it cannot be sent (no
  * channel: a worker started by hand; EPIPE: the supervisor is gone). */
 export function send(message: WorkerMessage): Promise<boolean> {
   if (!config.channel) return Promise.resolve(false);
-  try {
-    if (!sink) {
-      sink = Bun.file(CHANNEL_FD).writer();
-      sink.unref();
-    }
-    sink.write(`${JSON.stringify(message)}\n`);
-    return Promise.resolve(sink.flush()).then(
+  const line = `${JSON.stringify(message)}\n`;
+  lastWrite = lastWrite.then(() =>
+    Bun.write(Bun.file(CHANNEL_FD), line).then(
       () => true,
       () => false,
-    );
-  } catch {
-    return Promise.resolve(false);
-  }
+    ),
+  );
+  return lastWrite;
 }
 
 export function bootFailed(message: string): never {
