@@ -23,12 +23,13 @@ let lastWrite: Promise<boolean> = Promise.resolve(true);
 export function send(message: WorkerMessage): Promise<boolean> {
   if (!config.channel) return Promise.resolve(false);
   const line = `${JSON.stringify(message)}\n`;
-  lastWrite = lastWrite.then(() =>
-    Bun.write(Bun.file(CHANNEL_FD), line).then(
+  // Never rejected (a throw of Bun.write itself included), so one failed write does not stop the next.
+  lastWrite = lastWrite
+    .then(() => Bun.write(Bun.file(CHANNEL_FD), line))
+    .then(
       () => true,
       () => false,
-    ),
-  );
+    );
   return lastWrite;
 }
 
