@@ -78,8 +78,9 @@ export function readPidfile(path: string): number | null | "not-a-pidfile" {
     if (code(error) === "ENOENT") return null;
     throw error;
   }
-  if (text.trim() === "") return null;
-  const pid = isDigits(text.trim()) ? Number(text.trim()) : Number.NaN;
+  const content = text.trim();
+  if (content === "") return null;
+  const pid = isDigits(content) ? Number(content) : Number.NaN;
   return Number.isSafeInteger(pid) && pid > 0 ? pid : "not-a-pidfile";
 }
 
