@@ -5,6 +5,7 @@ import {
   activeWorkers,
   decide,
   initialState,
+  isSettled,
   MAX_WORKERS,
   readyWorkers,
   scaleRefusal,
@@ -165,6 +166,43 @@ describe("reaping: an unexpected exit is replaced in the same slot", () => {
     d.send({ type: "exit", id: w.id, code: 1, signal: null }, 60_000);
     expect(d.state.failures[0]).toBe(1);
     expect(restartBackoff(40)).toBe(15_000);
+  });
+});
+
+describe("settled: where the supervisor rests between events (it then unmaps its start-up code)", () => {
+  /** Let every draining worker exit. */
+  const drained = (d: Driver) => {
+    for (const w of d.state.workers.filter((x) => x.phase === "draining"))
+      d.send({ type: "exit", id: w.id, code: 0, signal: null }, 10);
+  };
+
+  test("only once every wanted worker is ready, and again after a crash's replacement", () => {
+    const d = new Driver();
+    d.send({ type: "start" });
+    expect(isSettled(d.state)).toBe(false);
+    d.readyAll();
+    expect(isSettled(d.state)).toBe(true);
+    d.send({ type: "exit", id: d.worker(0).id, code: 1, signal: null }, 5_000);
+    expect(isSettled(d.state)).toBe(false);
+    d.readyAll();
+    expect(isSettled(d.state)).toBe(true);
+  });
+
+  test("not during a rolling reload, until the last old worker is gone; never while stopping", () => {
+    const d = new Driver().boot();
+    d.send({ type: "signal", signal: "SIGHUP" });
+    while (d.state.reload) {
+      expect(isSettled(d.state)).toBe(false);
+      d.readyAll();
+      drained(d);
+    }
+    expect(isSettled(d.state)).toBe(true);
+    d.send({ type: "signal", signal: "SIGTTIN" });
+    expect(isSettled(d.state)).toBe(false);
+    d.readyAll();
+    expect(isSettled(d.state)).toBe(true);
+    d.send({ type: "signal", signal: "SIGTERM" });
+    expect(isSettled(d.state)).toBe(false);
   });
 });
 

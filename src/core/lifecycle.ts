@@ -75,6 +75,16 @@ export function decide(state: State, event: Event, now: number): Decision {
 export const activeWorkers = (s: State) => s.workers.filter((w) => w.phase !== "draining");
 export const readyWorkers = (s: State) => s.workers.filter((w) => w.phase === "ready");
 
+/** Running with exactly the wanted workers, all ready, nothing being replaced: where a supervisor
+ * rests between events (start.ts then gives back the code it ran to get there, src/os/code-pages.ts). */
+export const isSettled = (s: State) =>
+  s.phase === "running" &&
+  !s.reload &&
+  !s.upgrade &&
+  s.restartPending.length === 0 &&
+  s.workers.length === s.target &&
+  s.workers.every((w) => w.phase === "ready");
+
 // --- internal ---
 
 interface Ctx {

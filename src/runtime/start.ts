@@ -12,7 +12,7 @@ import type { RequestMetrics } from "../control/request-metrics.ts";
 import { type ControlServer, DRAIN_TIMEOUT_MS, startControlServer } from "../control/server.ts";
 import type { ControlActions, Snapshot } from "../control/types.ts";
 import { ExitCode, SupervisorError } from "../core/exit-codes.ts";
-import { noRestarts } from "../core/lifecycle.ts";
+import { isSettled, noRestarts } from "../core/lifecycle.ts";
 import { KILL_MARGIN_MS } from "../core/timings.ts";
 import { createBeatFiles } from "../os/beat-files.ts";
 import { isTrackedChild } from "../os/children.ts";
@@ -41,6 +41,11 @@ import {
 /** How long a successor waits for the old supervisor's port claim after the hand-over was agreed
  * (the old one releases it before it answers: normally at once). */
 const CLAIM_HANDOVER_MS = 5_000;
+
+/** How long the workers must have been settled (all ready, none being replaced) before the supervisor
+ * unmaps the code it ran to get there (src/os/code-pages.ts): the ready line, systemd's READY=1 and
+ * the config file's onReady hook have run by then, and a burst of events costs one call. */
+const DROP_CODE_AFTER_MS = 1_000;
 
 /** Resolves the options again (flags and environment as given, the config file re-read), for HUP. */
 export type Reresolve = () => Promise<{ options: RunOptions; sources: Sources }>;
@@ -181,8 +186,12 @@ export async function startRun(
       ...(requestMetrics ? { requestMetrics } : {}),
       ...(beats ? { beats } : {}),
     };
+    const dropCode = codeDropper();
     const hooks: SupervisionHooks = {
-      ...(notifier ? { onTransition: notifier.onTransition } : {}),
+      onTransition: (before, after) => {
+        notifier?.onTransition(before, after);
+        if (isSettled(after) && !isSettled(before)) dropCode.soon();
+      },
       ...(config?.hooks.onReady ? { onReady: config.hooks.onReady } : {}),
       ...(config?.hooks.onWorkerExit ? { onWorkerExit: config.hooks.onWorkerExit } : {}),
       // Our own upgrade: what only one supervisor may hold is released for the successor.
@@ -250,6 +259,19 @@ export async function startRun(
 }
 
 // --- internal ---
+
+/** `soon()`: unmap the supervisor's code DROP_CODE_AFTER_MS from now, unless asked again before then.
+ * The timer never keeps a stopping process alive. */
+function codeDropper() {
+  let timer: Timer | undefined;
+  const drop = () => void import("../os/code-pages.ts").then((m) => m.dropOwnCode()).catch(() => {});
+  return {
+    soon() {
+      clearTimeout(timer);
+      timer = setTimeout(drop, DROP_CODE_AFTER_MS).unref();
+    },
+  };
+}
 
 /** What only one supervisor per address holds; an upgrade moves it from the old one to the new. */
 interface Held {
