@@ -2,9 +2,8 @@
 // keeps mapped only what it runs again. Which mappings is a pure function of /proc/self/maps; the drop
 // is checked on the compiled binary, in its own /proc/PID/smaps, with the supervisor still at work.
 import { describe, expect, test } from "bun:test";
-import { readFileSync, realpathSync } from "node:fs";
 import { codeMappings } from "../src/os/code-pages.ts";
-import { distinctPids, ensureBinary, fixture, startSupervisor, waitFor } from "./helpers.ts";
+import { distinctPids, ensureBinary, fixture, residentCodeKb, startSupervisor, waitFor } from "./helpers.ts";
 
 const EXE = "/opt/my tools/supervisor";
 const MAPS = [
@@ -36,22 +35,14 @@ describe("which mappings are given back", () => {
   });
 });
 
-/** Resident kB of the executable mapping of the binary, from /proc/PID/smaps. */
-function residentCodeKb(pid: number, binary: string): number {
-  const lines = readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n");
-  const header = lines.findIndex((l) => l.endsWith(` ${binary}`) && l.split(" ")[1]?.includes("x"));
-  const rss = lines.slice(header + 1).find((l) => l.startsWith("Rss:"));
-  return Number(rss?.split(" ").filter(Boolean)[1]);
-}
-
 describe.if(process.platform === "linux")("the compiled supervisor once its workers are ready", () => {
   test("keeps a fraction of its code resident, and still restarts, reloads and stops", async () => {
-    const binary = realpathSync(ensureBinary());
+    ensureBinary();
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2"], { binary: true });
     await sup.waitForOutput(/ready: 2 workers listening/);
-    const atReady = residentCodeKb(sup.pid, binary);
+    const atReady = residentCodeKb(sup.pid);
     const after = await waitFor(() => {
-      const kb = residentCodeKb(sup.pid, binary);
+      const kb = residentCodeKb(sup.pid);
       return kb < atReady / 2 ? kb : undefined;
     }, `the parent's resident code (${atReady} kB at ready) to halve`);
     expect(after).toBeGreaterThan(0);

@@ -59,7 +59,12 @@ interface ContainerRun {
   reload: { ok: number; failed: number; errors: string[]; newPids: number };
   stop: { ms: number; status: number; exitCode: number };
   cpusLine: string;
-  readOnly: { status: number; user: string; controlLine: string };
+  readOnly: {
+    code: { atReadyKb: number; settledKb: number };
+    status: number;
+    user: string;
+    controlLine: string;
+  };
   kube: {
     stopTimeout: number;
     cpuQuota: number;
@@ -100,6 +105,7 @@ describe.skipIf(Boolean(skipReason))("container (podman, README's Dockerfile)", 
     expect(run.cpusLine).toBe("starting 1 worker (auto: cgroup quota 1 CPU)");
     expect(run.readOnly.status).toBe(200);
     expect(run.readOnly.user).toBe("65532");
+    expect(run.readOnly.code.settledKb).toBeLessThan(run.readOnly.code.atReadyKb / 2);
   }, 180_000);
 
   test("README's Kubernetes manifest under podman kube play: what podman honours, and a stop in flight", async () => {

@@ -13,6 +13,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmdirSync,
   rmSync,
   statSync,
@@ -101,6 +102,18 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? sourceFiles(join(dir, e.name)) : [join(dir, e.name)],
   );
+}
+
+/** Resident kB of the executable mapping of a process's own binary, from /proc/PID/smaps (what
+ * src/os/code-pages.ts unmaps once the workers settle). The path as the process sees it: inside a
+ * container, the container's. */
+export function residentCodeKb(pid: number): number {
+  const exe = readlinkSync(`/proc/${pid}/exe`);
+  const lines = readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n");
+  const header = lines.findIndex((l) => l.endsWith(` ${exe}`) && l.split(" ")[1] === "r-xp");
+  if (header < 0) throw new Error(`no executable mapping of ${exe} in /proc/${pid}/smaps`);
+  const rss = lines.slice(header + 1).find((l) => l.startsWith("Rss:"));
+  return Number(rss?.split(" ").filter(Boolean)[1]);
 }
 
 /** A port nobody listens on now; reusePort workers need a fixed one, so port 0 will not do. */
