@@ -41,7 +41,10 @@ export function codeMappings(maps: string, exe: string): Range[] {
   return ranges;
 }
 
-let libc: Library<{ madvise: { args: ["u64", "u64", "i32"]; returns: "i32" } }> | undefined;
+/** madvise(2) as bun:ffi declares it: (addr, length, advice) → 0 or -1. */
+type Madvise = { madvise: { args: ["u64", "u64", "i32"]; returns: "i32" } };
+const MADVISE: Madvise = { madvise: { args: ["u64", "u64", "i32"], returns: "i32" } };
+let libc: Library<Madvise> | undefined;
 
 /** Unmaps the supervisor's own machine code (above). Never throws; false when it was not done. */
 export function dropOwnCode(): boolean {
@@ -49,7 +52,7 @@ export function dropOwnCode(): boolean {
   try {
     const ranges = codeMappings(readFileSync("/proc/self/maps", "utf8"), readlinkSync("/proc/self/exe"));
     if (ranges.length === 0) return false;
-    libc ??= openLibc({ madvise: { args: ["u64", "u64", "i32"], returns: "i32" } }, "unmapping its code");
+    libc ??= openLibc(MADVISE, "unmapping its code");
     const { madvise } = libc.symbols;
     return ranges.every(({ start, length }) => madvise(start, length, MADV_DONTNEED) === 0);
   } catch {
