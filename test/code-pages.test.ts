@@ -36,18 +36,21 @@ describe("which mappings are given back", () => {
 });
 
 describe.if(process.platform === "linux")("the compiled supervisor once its workers are ready", () => {
-  test("keeps a fraction of its code resident, and still restarts, reloads and stops", async () => {
+  test("keeps less than half a worker's code resident, and still restarts, reloads and stops", async () => {
     ensureBinary();
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2"], { binary: true });
     await sup.waitForOutput(/ready: 2 workers listening/);
-    const atReady = residentCodeKb(sup.pid);
-    const after = await waitFor(() => {
-      const kb = residentCodeKb(sup.pid);
-      return kb < atReady / 2 ? kb : undefined;
-    }, `the parent's resident code (${atReady} kB at ready) to halve`);
-    expect(after).toBeGreaterThan(0);
-    // What runs again faults back in: a crash's restart, a reload, a stop.
+    // Against a worker's, which runs the same binary: the parent's is ~21 MB before the drop, a
+    // worker's ~25 MB, the parent's 3–9 MB after it. (Not against the parent's own at ready: on a
+    // slow machine the drop, 1 s later, may come before the first read.)
     const [victim] = sup.workers();
+    const code = await waitFor(() => {
+      const own = residentCodeKb(sup.pid);
+      const worker = residentCodeKb(victim as number);
+      return own < worker / 2 ? { own, worker } : undefined;
+    }, "the parent's resident code to fall below half a worker's");
+    expect(code.own).toBeGreaterThan(0);
+    // What runs again faults back in: a crash's restart, a reload, a stop.
     process.kill(victim as number, "SIGKILL");
     await waitFor(
       () => sup.workers().length === 2 && !sup.workers().includes(victim as number),

@@ -60,7 +60,7 @@ interface ContainerRun {
   stop: { ms: number; status: number; exitCode: number };
   cpusLine: string;
   readOnly: {
-    code: { atReadyKb: number; settledKb: number };
+    code: { ownKb: number; workerKb: number };
     status: number;
     user: string;
     controlLine: string;
@@ -105,7 +105,7 @@ describe.skipIf(Boolean(skipReason))("container (podman, README's Dockerfile)", 
     expect(run.cpusLine).toBe("starting 1 worker (auto: cgroup quota 1 CPU)");
     expect(run.readOnly.status).toBe(200);
     expect(run.readOnly.user).toBe("65532");
-    expect(run.readOnly.code.settledKb).toBeLessThan(run.readOnly.code.atReadyKb / 2);
+    expect(run.readOnly.code.ownKb).toBeLessThan(run.readOnly.code.workerKb / 2);
   }, 180_000);
 
   test("README's Kubernetes manifest under podman kube play: what podman honours, and a stop in flight", async () => {
