@@ -20,6 +20,7 @@
 
 import type { Library } from "bun:ffi";
 import { readFileSync, readlinkSync } from "node:fs";
+import { words } from "../core/text.ts";
 import { openLibc } from "./libc.ts";
 
 /** madvise(2)'s MADV_DONTNEED: the same number on every Linux architecture Bun builds for. */
@@ -30,13 +31,18 @@ export interface Range {
   length: bigint;
 }
 
-/** The executable mappings of `exe` in a /proc/PID/maps text. */
+/** The executable mappings of `exe` in a /proc/PID/maps text: `start-end perms offset dev inode path`,
+ * the path the rest of the line (it may hold spaces). */
 export function codeMappings(maps: string, exe: string): Range[] {
   const ranges: Range[] = [];
   for (const line of maps.split("\n")) {
-    const mapping = parseMapsLine(line);
-    if (!mapping || mapping.path !== exe || mapping.perms !== "r-xp") continue;
-    ranges.push({ start: mapping.start, length: mapping.end - mapping.start });
+    if (!line.endsWith(` ${exe}`)) continue;
+    const fields = words(line.slice(0, -exe.length));
+    const [range, perms] = fields;
+    const dash = range?.indexOf("-") ?? -1;
+    if (fields.length !== 5 || perms !== "r-xp" || !range || dash < 1) continue;
+    const start = BigInt(`0x${range.slice(0, dash)}`);
+    ranges.push({ start, length: BigInt(`0x${range.slice(dash + 1)}`) - start });
   }
   return ranges;
 }
@@ -57,41 +63,5 @@ export function dropOwnCode(): boolean {
     return ranges.every(({ start, length }) => madvise(start, length, MADV_DONTNEED) === 0);
   } catch {
     return false;
-  }
-}
-
-// --- internal ---
-
-interface Mapping {
-  start: bigint;
-  end: bigint;
-  perms: string;
-  path: string;
-}
-
-/** `start-end perms offset dev inode path`; the path is the rest of the line and may hold spaces. */
-function parseMapsLine(line: string): Mapping | undefined {
-  const fields: string[] = [];
-  let at = 0;
-  while (fields.length < 5) {
-    while (line[at] === " ") at++;
-    const next = line.indexOf(" ", at);
-    if (next < 0) return undefined;
-    fields.push(line.slice(at, next));
-    at = next;
-  }
-  const path = line.slice(at).trimStart();
-  const [range, perms] = fields as [string, string];
-  const dash = range.indexOf("-");
-  if (dash < 1 || path === "") return undefined;
-  try {
-    return {
-      start: BigInt(`0x${range.slice(0, dash)}`),
-      end: BigInt(`0x${range.slice(dash + 1)}`),
-      perms,
-      path,
-    };
-  } catch {
-    return undefined;
   }
 }
