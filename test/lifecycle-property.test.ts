@@ -5,7 +5,8 @@
 //
 // Reproduce a failure: the message names its seed; PROPERTY_SEED=<seed> PROPERTY_RUNS=1 runs only it.
 import { expect, test } from "bun:test";
-import { activeWorkers, decide, initialState } from "../src/core/lifecycle.ts";
+import { activeWorkers, decide, initialState, readyWorkers } from "../src/core/lifecycle.ts";
+import { hungAfterMs } from "../src/core/timings.ts";
 import type { Config, Effect, Event, Signal, State } from "../src/core/types.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 3_000);
@@ -86,6 +87,23 @@ class Run {
   send(event: Event): void {
     this.queue.push(event);
     for (let next = this.queue.shift(); next; next = this.queue.shift()) this.step(next);
+    this.checkHungWatch();
+  }
+
+  /** Once the shell has answered: with --timeout on, a check is due no later than the first watched
+   * worker could be past it, so a hung worker is always killed, and on time. */
+  private checkHungWatch(): void {
+    const { state } = this;
+    if (this.exited !== undefined || state.config.timeoutMs <= 0 || state.phase === "stopping") return;
+    const watched = readyWorkers(state).filter((w) => w.killedFor === undefined);
+    if (watched.length === 0) return;
+    const deadline = Math.min(
+      ...watched.map((w) => (w.beatAt as number) + hungAfterMs(state.config.timeoutMs, w.heartbeatMs)),
+    );
+    const due = this.timers.get("heartbeat-sample");
+    expect(due).toBeDefined();
+    // (This model lets time jump past due timers, as a busy loop would: then the check is due now.)
+    expect(due as number).toBeLessThanOrEqual(Math.max(this.now, Math.ceil(deadline)));
   }
 
   private step(event: Event): void {
@@ -120,6 +138,15 @@ class Run {
         return;
       case "clear-timer":
         this.timers.delete(effect.key);
+        return;
+      case "read-heartbeats":
+        // Like the host: the beat files are read at once; some moved, at some time since the last read.
+        this.queue.push({
+          type: "heartbeats",
+          beats: effect.ids
+            .filter(() => this.rnd.chance(0.6))
+            .map((id) => ({ id, requests: this.rnd.int(5), at: this.now - this.rnd.int(3_000) })),
+        });
         return;
       case "sample-memory":
         this.queue.push({
@@ -171,7 +198,7 @@ class Run {
     const ids = new Set(state.workers.map((w) => w.id));
     for (const key of this.timers.keys()) {
       const [kind, n] = key.split(":");
-      if (kind === "boot" || kind === "kill" || kind === "heartbeat") expect(ids.has(Number(n))).toBe(true);
+      if (kind === "boot" || kind === "kill" || kind === "retire") expect(ids.has(Number(n))).toBe(true);
     }
     // At most 2 active workers per slot (one serving, one replacing it).
     const perSlot = new Map<number, number>();
@@ -190,7 +217,8 @@ class Run {
     if (worker && roll < 0.2) return { type: "ready", id: worker.id, startupMs: rnd.int(1_000) };
     if (worker && roll < 0.25) return { type: "serving", id: worker.id };
     if (worker && roll < 0.3) return { type: "boot-error", id: worker.id, message: "Error: boom" };
-    if (worker && roll < 0.4) return { type: "heartbeat", id: worker.id, requests: rnd.int(3) };
+    if (worker && roll < 0.37) return { type: "heartbeat", id: worker.id, requests: rnd.int(3) };
+    if (roll < 0.4) return { type: "sample-heartbeats" }; // a status request
     if (worker && roll < 0.5) {
       const signal = this.signalled.get(worker.id) ?? rnd.pick([null, null, "SIGKILL", "SIGSEGV"]);
       return { type: "exit", id: worker.id, code: signal ? null : rnd.pick([0, 1, 3]), signal };
@@ -276,6 +304,7 @@ test(`${RUNS} random event sequences keep the lifecycle's invariants`, () => {
     expect([...reached].sort()).toEqual(Object.keys(PATHS).sort());
     // Every kind of event the shell can send was sent.
     const all = ["start", "spawned", "spawn-failed", "ready", "serving", "boot-error", "heartbeat", "memory"];
+    all.push("heartbeats", "sample-heartbeats");
     all.push("exit", "timer", "signal", "retire", "scale", "stop", "configure");
     all.push("successor-started", "successor-exit", "successor-ready");
     expect([...eventTypes].sort()).toEqual(all.sort());

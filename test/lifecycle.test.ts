@@ -53,6 +53,13 @@ class Driver {
     for (const w of this.state.workers.filter((x) => x.phase === "starting"))
       this.send({ type: "ready", id: w.id }, advanceMs);
   }
+  /** The heartbeat check's timer fires after `advanceMs`; the beat files are answered with `beats`
+   * (the workers whose beat moved), as the host does. */
+  checkBeats(beats: { id: number; requests: number; at: number }[] = [], advanceMs = 0): Effect[] {
+    const fx = this.send({ type: "timer", key: "heartbeat-sample" }, advanceMs);
+    if (!fx.some((e) => e.type === "read-heartbeats")) return fx;
+    return [...fx, ...this.send({ type: "heartbeats", beats })];
+  }
   worker(slot: number) {
     const w = activeWorkers(this.state).find((x) => x.slot === slot);
     if (!w) throw new Error(`no active worker in slot ${slot}`);
@@ -73,7 +80,7 @@ describe("start-up", () => {
     const d = new Driver({ workers: 3 });
     const fx = d.send({ type: "start" });
     expect(of(fx, "spawn").map((e) => e.slot)).toEqual([0, 1, 2]);
-    expect(of(fx, "set-timer").map((e) => e.key)).toEqual(["heartbeat-sample", "boot:1", "boot:2", "boot:3"]);
+    expect(of(fx, "set-timer").map((e) => e.key)).toEqual(["boot:1", "boot:2", "boot:3"]);
     expect(d.state.phase).toBe("booting");
   });
 
@@ -309,26 +316,55 @@ describe("reconcile: scaling and rolling replacement", () => {
   });
 
   test("a hung worker (no heartbeat within --timeout) is killed and then replaced", () => {
-    const d = new Driver({ timeoutMs: 2_000 }).boot();
-    expect(of(d.effects, "set-timer").some((e) => e.key === "heartbeat:1" && e.ms === 2_000)).toBe(true);
-    d.send({ type: "heartbeat", id: 1, requests: 5 }, 500);
-    const fx = d.send({ type: "timer", key: "heartbeat:1" }, 2_000);
+    const d = new Driver({ timeoutMs: 2_000 }).boot(); // ready at 10 and 20 ms
+    // One check, when the first worker could be past --timeout: 2 s after worker 1's ready.
+    expect(
+      of(d.effects, "set-timer")
+        .filter((e) => e.key === "heartbeat-sample")
+        .at(-1)?.ms,
+    ).toBe(1_990);
+    // Worker 2 beat at 1.5 s; worker 1 has been silent since its ready.
+    const fx = d.checkBeats([{ id: 2, requests: 5, at: 1_500 }], 1_990);
     expect(of(fx, "kill")).toEqual([{ type: "kill", id: 1, signal: "SIGKILL" }]);
+    // The next check: 2 s after worker 2's beat (worker 1's exit is on its way, and not watched).
+    expect(of(fx, "set-timer")).toEqual([{ type: "set-timer", key: "heartbeat-sample", ms: 1_490 }]);
+    expect(of(d.checkBeats([], 500), "kill")).toEqual([]); // killed once, however late its exit
     expect(of(d.send({ type: "exit", id: 1, code: null, signal: "SIGKILL" }), "spawn")).toHaveLength(1);
   });
 
-  test("heartbeats are read on one timer, every heartbeat interval, for the ready workers only", () => {
+  test("the beats are read when the first worker could be past --timeout, not on a tick", () => {
     const d = new Driver({ timeoutMs: 2_000, workers: 3 });
     d.send({ type: "start" });
     d.send({ type: "ready", id: 1 }, 10);
     d.send({ type: "ready", id: 2 }, 10);
-    const fx = d.send({ type: "timer", key: "heartbeat-sample" }, 480);
+    const fx = d.send({ type: "timer", key: "heartbeat-sample" }, 1_990);
+    // The ready workers only: worker 3 is still starting (its boot timer watches it).
     expect(of(fx, "read-heartbeats")).toEqual([{ type: "read-heartbeats", ids: [1, 2] }]);
-    expect(of(fx, "set-timer")).toEqual([{ type: "set-timer", key: "heartbeat-sample", ms: 500 }]);
-    // The readings come back as heartbeats of the workers whose beat moved: their deadlines move.
-    const beat = d.send({ type: "heartbeat", id: 2, requests: 7 });
-    expect(of(beat, "set-timer")).toEqual([{ type: "set-timer", key: "heartbeat:2", ms: 2_000 }]);
-    expect(d.state.workers.find((w) => w.id === 2)?.requests).toBe(7);
+    // Both beat (at their 500 ms pace): no kill, and the next check is 2 s after the older last beat.
+    const read = d.send({
+      type: "heartbeats",
+      beats: [
+        { id: 1, requests: 7, at: 1_900 },
+        { id: 2, requests: 3, at: 1_950 },
+      ],
+    });
+    expect(of(read, "kill")).toEqual([]);
+    expect(of(read, "set-timer")).toEqual([{ type: "set-timer", key: "heartbeat-sample", ms: 1_890 }]);
+    expect(d.state.workers.find((w) => w.id === 1)?.requests).toBe(7);
+    // A heartbeat message (a worker without a beat file) moves its worker's deadline the same way.
+    d.send({ type: "heartbeat", id: 1, requests: 8 }, 100);
+    expect(d.state.workers.find((w) => w.id === 1)?.beatAt).toBe(2_110);
+  });
+
+  test("a status request reads the beats at once, even with --timeout off", () => {
+    const d = new Driver().boot();
+    expect(of(d.effects, "set-timer").some((e) => e.key === "heartbeat-sample")).toBe(false);
+    const fx = d.send({ type: "sample-heartbeats" }, 60_000);
+    expect(of(fx, "read-heartbeats")).toEqual([{ type: "read-heartbeats", ids: [1, 2] }]);
+    const read = d.send({ type: "heartbeats", beats: [{ id: 2, requests: 40, at: 59_000 }] });
+    expect(of(read, "kill")).toEqual([]); // silence is no fault without --timeout
+    expect(of(read, "set-timer")).toEqual([]);
+    expect(d.state.workers.map((w) => w.requests)).toEqual([0, 40]);
   });
 
   test("shutting down stops the heartbeat sampling", () => {
@@ -340,25 +376,23 @@ describe("reconcile: scaling and rolling replacement", () => {
 });
 
 describe("a re-read config applies to the workers kept", () => {
-  test("turning --timeout off disarms every heartbeat timer: no kept worker is killed as hung", () => {
+  test("turning --timeout off disarms the heartbeat check: no kept worker is killed as hung", () => {
     const d = new Driver({ timeoutMs: 2_000 }).boot();
     const fx = d.send({ type: "configure", config: { timeoutMs: 0 } });
-    expect(of(fx, "clear-timer").map((e) => e.key)).toEqual(["heartbeat:1", "heartbeat:2"]);
+    expect(of(fx, "clear-timer").map((e) => e.key)).toEqual(["heartbeat-sample"]);
     // A timer already due when the config changed fires anyway: it kills nothing.
-    expect(of(d.send({ type: "timer", key: "heartbeat:1" }, 2_000), "kill")).toEqual([]);
+    expect(of(d.checkBeats([], 2_000), "kill")).toEqual([]);
     expect(d.logs("error")).toEqual([]);
   });
 
-  test("turning --timeout on arms the kept workers, never sooner than two of their own beats", () => {
-    const d = new Driver({ timeoutMs: 0 }).boot();
+  test("turning --timeout on arms the check for the kept workers, never sooner than two of their own beats", () => {
+    const d = new Driver({ timeoutMs: 0 }).boot(); // ready at 10 and 20 ms, now 20
     const on = d.send({ type: "configure", config: { timeoutMs: 30_000 } });
-    expect(of(on, "set-timer").map((e) => [e.key, e.ms])).toEqual([
-      ["heartbeat:1", 30_000],
-      ["heartbeat:2", 30_000],
-    ]);
+    // Due 30 s after worker 1's ready.
+    expect(of(on, "set-timer")).toEqual([{ type: "set-timer", key: "heartbeat-sample", ms: 29_990 }]);
     // Started with --timeout off, they beat every 5 s: a 2 s timeout would kill them between beats.
     const shorter = d.send({ type: "configure", config: { timeoutMs: 2_000 } });
-    expect(of(shorter, "set-timer").map((e) => e.ms)).toEqual([10_000, 10_000]);
+    expect(of(shorter, "set-timer").map((e) => e.ms)).toEqual([9_990]);
     // Workers started from now on beat at the new pace, decided by the core at their spawn.
     expect(of(d.send({ type: "signal", signal: "SIGTTIN" }), "spawn")).toEqual([
       { type: "spawn", id: 3, slot: 2, heartbeatMs: 500 },
@@ -483,16 +517,20 @@ describe("reloads are coalesced, and each answer covers the code it asked for", 
 });
 
 describe("--max-requests and --max-memory retry a failed replacement", () => {
-  test("a worker whose replacement failed to boot is recycled at a later heartbeat, after a backoff", () => {
+  test("a worker whose replacement failed to boot is recycled again on a timer, after a backoff", () => {
     const d = new Driver().boot();
-    d.send({ type: "retire", id: 1, reason: "max-requests" });
-    d.send({ type: "exit", id: 3, code: 3, signal: null }, 50); // the replacement failed to boot
+    d.send({ type: "retire", id: 1, reason: "max-requests", requests: 120 });
+    expect(d.logs("info").at(-1)).toBe(
+      "worker 0 (pid 100) will be replaced (max-requests, after 120 requests)",
+    );
+    const failed = d.send({ type: "exit", id: 3, code: 3, signal: null }, 50); // the replacement failed to boot
     expect(d.logs("error").at(-1)).toMatch(
       /^could not replace worker 0 \(pid 100\) \(max-requests\), keeping it/,
     );
-    // The worker keeps asking (its heartbeat); the retry waits 1 s after the failure.
-    expect(of(d.send({ type: "heartbeat", id: 1, requests: 120 }, 100), "spawn")).toEqual([]);
-    expect(of(d.send({ type: "heartbeat", id: 1, requests: 130 }, 1_000), "spawn")).toEqual([
+    // The worker asked once; the retry waits 1 s after the failure.
+    expect(of(failed, "set-timer")).toEqual([{ type: "set-timer", key: "retire:1", ms: 1_000 }]);
+    expect(of(d.send({ type: "heartbeat", id: 1, requests: 125 }, 100), "spawn")).toEqual([]);
+    expect(of(d.send({ type: "timer", key: "retire:1" }, 900), "spawn")).toEqual([
       { type: "spawn", id: 4, slot: 0, heartbeatMs: 5_000 },
     ]);
     expect(of(d.send({ type: "ready", id: 4 }), "kill")).toEqual([
@@ -503,11 +541,7 @@ describe("--max-requests and --max-memory retry a failed replacement", () => {
   test("memory is sampled while --max-memory is set: soon near the limit, rarely far below; 2 samples over replace", () => {
     const MiB = 2 ** 20;
     const d = new Driver({ maxMemoryBytes: 150 * MiB });
-    expect(of(d.send({ type: "start" }), "set-timer").map((e) => e.key)).toEqual([
-      "heartbeat-sample",
-      "boot:1",
-      "boot:2",
-    ]);
+    expect(of(d.send({ type: "start" }), "set-timer").map((e) => e.key)).toEqual(["boot:1", "boot:2"]);
     d.readyAll();
     // A new worker's first sample comes after 50 ms.
     expect(
@@ -565,7 +599,7 @@ describe("a SIGKILL the supervisor sent is never 'perhaps out of memory?'", () =
   test.each([
     [
       "hung (no heartbeat)",
-      (d: Driver) => d.send({ type: "timer", key: "heartbeat:1" }, 2_000),
+      (d: Driver) => d.checkBeats([{ id: 2, requests: 0, at: 1_500 }], 1_990),
       "worker 0 (pid 100) died: signal SIGKILL (sent by the supervisor: --timeout) after 2.0 s; restarting",
     ],
     [

@@ -1,9 +1,10 @@
 // Seeing and steering a running supervisor (issue 5): control commands against a live supervisor,
 // Prometheus metrics, health and readiness, JSON logs.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseBeat } from "../src/worker/protocol.ts";
 import {
   fixture,
   freePort,
@@ -35,7 +36,14 @@ async function status(target: Target) {
     workersConfigured: number;
     workersReady: number;
     restarts: Record<string, number>;
-    workers: { slot: number; pid: number; state: string; restarts: number; rssBytes: number | null }[];
+    workers: {
+      slot: number;
+      pid: number;
+      state: string;
+      restarts: number;
+      requests: number;
+      rssBytes: number | null;
+    }[];
   };
 }
 
@@ -58,6 +66,27 @@ describe("control commands against a live supervisor", () => {
     }, "the restart to show in status");
     expect(after.restarts.crash).toBe(1);
     expect(after.workers.find((w) => w.slot === victim.slot)?.restarts).toBe(1);
+  });
+
+  test("status counts the requests in a worker's last beat at once, not at the supervisor's next check", async () => {
+    // At the default --timeout 30 a worker beats every 5 s, and the supervisor itself reads the beat
+    // files only when one could be past --timeout, every 25-30 s: a status request reads them.
+    await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "1"]);
+    await sup.waitForOutput(READY);
+    for (let i = 0; i < 3; i++) expect((await get(sup.port)).status).toBe(200);
+    const beatFile = () => {
+      const dir = readdirSync("/dev/shm").find((name) => name.startsWith(`supervisor-${sup.pid}-`));
+      return dir ? join("/dev/shm", dir, "worker-1.beat") : undefined;
+    };
+    await waitFor(
+      () => {
+        const file = beatFile();
+        return file !== undefined && (parseBeat(readFileSync(file, "utf8"))?.requests ?? 0) >= 3;
+      },
+      "a beat counting the 3 requests",
+      10_000,
+    );
+    expect((await status(sup)).workers.map((w) => w.requests)).toEqual([3]);
   });
 
   test("scale 4 then reload: visible in status and in /metrics", async () => {

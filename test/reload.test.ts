@@ -84,6 +84,14 @@ describe("live scaling", () => {
 });
 
 describe("hung and recycled workers", () => {
+  test("a beat file's line is read whole or not at all", () => {
+    expect(parseBeat("12 40 5031\n")).toEqual({ beats: 12, requests: 40, at: 5031 });
+    // An empty file (before the first beat, or caught between the rewrite's truncate and write), a
+    // line without its newline (mid-write), and anything else are no beat.
+    for (const line of ["", "12 40 50", "12 40\n", "12 40 5031 7\n", "x 40 5031\n"])
+      expect(parseBeat(line)).toBeUndefined();
+  });
+
   test("healthy workers under --timeout 1 beat into their files under /dev/shm and are never killed as hung", async () => {
     await using sup = startSupervisor(["run", fixture("pid-app.ts"), "-w", "2", "--timeout", "1"]);
     await sup.waitForOutput(READY);

@@ -11,7 +11,8 @@
 //           compiled binary run as bun, an IPC channel, the worker's channel and beat file, the
 //           worker's source in the environment, node:http, bun:ffi, consola, citty, a unix-socket server.
 //   idle    each manager's parent, idle, all side by side: CPU (schedstat, all threads) and wake-ups
-//           (context switches) over the same IDLE seconds, as a ratio to the launcher in the same round.
+//           (context switches) over the same IDLE seconds, as a ratio to the launcher in the same round;
+//           node cluster and gunicorn + uvicorn (Debian's packages) too, when installed.
 //   launch  spawn to all N workers answering, as a ratio to the launcher in the same round.
 //   settled (only when asked: PARTS=settled) the trees side by side, after light load and again
 //           SETTLE_TREE seconds (60) after their start: Bun's collector and mimalloc go on returning
@@ -45,6 +46,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { workerJavaScript } from "../../src/worker/source.ts";
+import { python } from "./peers.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const benchDir = import.meta.dir;
@@ -90,12 +92,30 @@ const MANAGERS: Record<string, Launch> = {
   launcher: { cmd: (n) => [bun, join(benchDir, "launcher.ts"), String(n)] },
   "ceiling (IPC)": { cmd: (n) => [bun, join(benchDir, "ceiling.ts"), String(n)] },
   "node cluster": { cmd: (n) => ["node", join(benchDir, "node-cluster.cjs"), String(n)] },
+  // The seed's stack, as bench.ts runs it (scripts/bench/peers.ts): FastAPI under gunicorn + UvicornWorker.
+  "gunicorn + uvicorn": {
+    cmd: (n, p) => [
+      python,
+      "-m",
+      "gunicorn",
+      "fastapi_app:app",
+      "-w",
+      String(n),
+      "-k",
+      "uvicorn.workers.UvicornWorker",
+      "-b",
+      `${HOST}:${p}`,
+    ],
+  },
 };
 const hasNode = Bun.which("node") !== null;
+const hasGunicorn =
+  Bun.spawnSync([python, "-c", "import gunicorn, uvicorn, fastapi"], { stderr: "ignore" }).exitCode === 0;
 const managers = (names: string[]) =>
   names.filter(
     (m) =>
       (m !== "node cluster" || hasNode) &&
+      (m !== "gunicorn + uvicorn" || hasGunicorn) &&
       (m !== "supervisor (before)" || before) &&
       (!opts.configs.length || opts.configs.includes(m)),
   );
@@ -122,6 +142,10 @@ async function main(): Promise<void> {
     `supervisor ${sup} (embedded program: ${kb(embedded?.size ?? 0)} KB .bun section), bun ${Bun.version}`,
   );
   if (!hasNode) report("node is not installed: node cluster skipped");
+  if (!hasGunicorn && opts.parts.includes("idle"))
+    report(
+      "python3 cannot import gunicorn, uvicorn and fastapi: gunicorn + uvicorn skipped (apt-get install gunicorn python3-uvicorn python3-fastapi)",
+    );
   if (opts.parts.includes("tree")) await treePart();
   if (opts.parts.includes("costs")) await costsPart();
   if (opts.parts.includes("idle")) await idlePart();
@@ -312,7 +336,14 @@ async function costsPart(): Promise<void> {
 }
 
 async function idlePart(): Promise<void> {
-  const names = managers(["supervisor", "supervisor (before)", "launcher", "ceiling (IPC)", "node cluster"]);
+  const names = managers([
+    "supervisor",
+    "supervisor (before)",
+    "launcher",
+    "ceiling (IPC)",
+    "node cluster",
+    "gunicorn + uvicorn",
+  ]);
   const rows: Record<string, { cpu: number; wakes: number }[]> = {};
   // All managers idle side by side, watched over the same window: idle processes hardly disturb each
   // other, and a drift of the machine hits all of them alike. First SETTLE seconds: Bun's GC timer runs

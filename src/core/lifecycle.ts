@@ -96,14 +96,13 @@ interface Ctx {
 const bootTimer = (id: number) => `boot:${id}`;
 const killTimer = (id: number) => `kill:${id}`;
 const restartTimer = (slot: number) => `restart:${slot}`;
-const heartbeatTimer = (id: number) => `heartbeat:${id}`;
+const retireTimer = (id: number) => `retire:${id}`;
 const MEMORY_TIMER = "memory-sample";
 const HEARTBEAT_TIMER = "heartbeat-sample";
 
 function handle(ctx: Ctx, ev: Event): void {
   switch (ev.type) {
     case "start":
-      armHeartbeatSampling(ctx);
       return reconcile(ctx);
     case "spawned":
       return withWorker(ctx, ev.id, (w) => {
@@ -125,7 +124,11 @@ function handle(ctx: Ctx, ev: Event): void {
         w.bootError = ev.message;
       });
     case "heartbeat":
-      return withWorker(ctx, ev.id, (w) => heartbeat(ctx, w, ev.requests));
+      return withWorker(ctx, ev.id, (w) => heartbeat(ctx, w, ev.requests, ctx.now));
+    case "heartbeats":
+      return heartbeatsRead(ctx, ev.beats);
+    case "sample-heartbeats":
+      return sampleHeartbeats(ctx);
     case "memory":
       return memorySampled(ctx, ev.samples);
     case "exit":
@@ -136,8 +139,9 @@ function handle(ctx: Ctx, ev: Event): void {
       return signalReceived(ctx, ev.signal);
     case "retire":
       return withWorker(ctx, ev.id, (w) => {
-        // Remembered until the worker is gone: a failed replacement is retried at later heartbeats.
+        // Remembered until the worker is gone: a failed replacement is retried (retire timer).
         w.retireAsked = ev.reason;
+        if (ev.requests !== undefined) w.requests = Math.max(w.requests, ev.requests);
         retire(ctx, w, ev.reason);
       });
     case "scale":
@@ -217,7 +221,6 @@ function drainWorker(ctx: Ctx, w: WorkerRecord, reason: string): void {
   w.phase = "draining";
   w.stopReason = reason;
   ctx.fx.push({ type: "clear-timer", key: bootTimer(w.id) });
-  ctx.fx.push({ type: "clear-timer", key: heartbeatTimer(w.id) });
   ctx.fx.push({ type: "kill", id: w.id, signal: "SIGTERM" });
   ctx.fx.push({
     type: "set-timer",
@@ -231,8 +234,9 @@ function workerReady(ctx: Ctx, w: WorkerRecord, startupMs: number | undefined): 
   if (w.phase !== "starting") return;
   w.phase = "ready";
   w.readyAt = ctx.now;
+  w.beatAt = ctx.now;
   ctx.fx.push({ type: "clear-timer", key: bootTimer(w.id) });
-  armHeartbeat(ctx, w);
+  armHeartbeatCheck(ctx);
   armMemorySampling(ctx, MEMORY_SAMPLE_MIN_MS); // a new worker's first sample comes soon
   // One line per worker, at boot and after: the app's own start-up work (its import), as it measured it.
   log(ctx, "info", `${label(w)}: app started in ${formatDuration(startupMs ?? ctx.now - w.startedAt)}`);
@@ -263,28 +267,63 @@ function workerReady(ctx: Ctx, w: WorkerRecord, startupMs: number | undefined): 
   finishReloadIfDone(ctx);
 }
 
-/** The worker's event loop is alive; it reports its request count, and a retirement it asked for that
- * is not under way yet (its replacement failed) is tried again. */
-function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number): void {
+/** The worker's event loop ran at `at` (ms, the supervisor's clock); it reports its request count,
+ * and a retirement it asked for that is not under way yet (its replacement failed) is tried again. */
+function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number, at: number): void {
   w.requests = requests;
   if (requests > 0) w.servedAt ??= ctx.now;
-  armHeartbeat(ctx, w);
+  w.beatAt = Math.max(w.beatAt ?? 0, Math.min(at, ctx.now));
   if (w.retireAsked && !w.retiring) retire(ctx, w, w.retireAsked);
 }
 
-/** The workers' heartbeats are read on one timer, every heartbeat interval from the start to the
- * shutdown: a beat in shared memory wakes nobody (os/beat-files.ts), and the readings come back as
- * "heartbeat" events for the workers whose beat moved. */
-function armHeartbeatSampling(ctx: Ctx): void {
-  const ms = heartbeatInterval(ctx.s.config.timeoutMs);
-  ctx.fx.push({ type: "set-timer", key: HEARTBEAT_TIMER, ms });
+// --- hung workers (--timeout) ---
+// A beat in shared memory wakes nobody (os/beat-files.ts). The supervisor reads the beat files when
+// the first worker could be past --timeout (its last beat + hungAfterMs), not on a fixed tick: an idle
+// supervisor wakes about once per --timeout (every 25-30 s at the default 30 s; a 5 s tick woke it six
+// times as often), and a hung worker is killed --timeout after its last beat, give or take the
+// timer's lateness (the tick added up to one more interval). With --timeout 0 nothing is read on a
+// timer; a status or metrics request reads the counts ("sample-heartbeats").
+
+/** Workers --timeout watches: ready, and not already killed as hung (its exit is on its way). */
+const watchedWorkers = (s: State) => readyWorkers(s).filter((w) => w.killedFor === undefined);
+const hungDeadline = (s: State, w: WorkerRecord) =>
+  (w.beatAt ?? w.readyAt ?? w.startedAt) + hungAfterMs(s.config.timeoutMs, w.heartbeatMs);
+
+function armHeartbeatCheck(ctx: Ctx): void {
+  const { s } = ctx;
+  const watched = watchedWorkers(s);
+  if (s.config.timeoutMs <= 0 || s.phase === "stopping" || watched.length === 0) {
+    ctx.fx.push({ type: "clear-timer", key: HEARTBEAT_TIMER });
+    return;
+  }
+  const due = Math.min(...watched.map((w) => hungDeadline(s, w)));
+  ctx.fx.push({ type: "set-timer", key: HEARTBEAT_TIMER, ms: Math.max(0, Math.ceil(due - ctx.now)) });
 }
 
+/** The timer, or a status request: ask the shell for the ready workers' beats ("heartbeats"). */
 function sampleHeartbeats(ctx: Ctx): void {
   if (ctx.s.phase === "stopping") return;
   const ids = readyWorkers(ctx.s).map((w) => w.id);
   if (ids.length > 0) ctx.fx.push({ type: "read-heartbeats", ids });
-  armHeartbeatSampling(ctx);
+  else armHeartbeatCheck(ctx);
+}
+
+/** The beats read: every watched worker silent for hungAfterMs is killed; then the next check. */
+function heartbeatsRead(ctx: Ctx, beats: { id: number; requests: number; at: number }[]): void {
+  const { s } = ctx;
+  for (const b of beats) withWorker(ctx, b.id, (w) => heartbeat(ctx, w, b.requests, b.at));
+  if (s.config.timeoutMs > 0 && s.phase !== "stopping") {
+    for (const w of watchedWorkers(s)) if (ctx.now >= hungDeadline(s, w)) killHung(ctx, w);
+  }
+  armHeartbeatCheck(ctx);
+}
+
+function killHung(ctx: Ctx, w: WorkerRecord): void {
+  w.killedFor = "timeout";
+  w.killReason = "--timeout";
+  const silent = hungAfterMs(ctx.s.config.timeoutMs, w.heartbeatMs);
+  log(ctx, "error", `${label(w)} sent no heartbeat for ${formatDuration(silent)} (hung?); killing it`);
+  ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
 }
 
 /** Shutting down, however it is asked for: no upgrade, no pending restart, no reload, and no more
@@ -342,12 +381,7 @@ function configure(ctx: Ctx, next: Partial<Omit<Config, "address">>): void {
   const { s } = ctx;
   const before = { ...s.config };
   Object.assign(s.config, next);
-  if (s.config.timeoutMs !== before.timeoutMs) {
-    for (const w of readyWorkers(s)) {
-      if (s.config.timeoutMs > 0) armHeartbeat(ctx, w);
-      else ctx.fx.push({ type: "clear-timer", key: heartbeatTimer(w.id) });
-    }
-  }
+  if (s.config.timeoutMs !== before.timeoutMs) armHeartbeatCheck(ctx);
   if (s.config.maxMemoryBytes > 0 !== before.maxMemoryBytes > 0) {
     for (const w of s.workers) w.overMemory = 0;
     if (s.config.maxMemoryBytes > 0) armMemorySampling(ctx, MEMORY_SAMPLE_MIN_MS);
@@ -358,15 +392,6 @@ function configure(ctx: Ctx, next: Partial<Omit<Config, "address">>): void {
 function countRestart(ctx: Ctx, slot: number, reason: RestartReason): void {
   ctx.s.restarts[reason]++;
   ctx.s.slotRestarts[slot] = (ctx.s.slotRestarts[slot] ?? 0) + 1;
-}
-
-function armHeartbeat(ctx: Ctx, w: WorkerRecord): void {
-  if (ctx.s.config.timeoutMs <= 0 || w.phase !== "ready") return;
-  ctx.fx.push({
-    type: "set-timer",
-    key: heartbeatTimer(w.id),
-    ms: hungAfterMs(ctx.s.config.timeoutMs, w.heartbeatMs),
-  });
 }
 
 /** Done when no active worker runs code older than the latest reload asked for: the answer then covers
@@ -395,7 +420,7 @@ function finishReloadIfDone(ctx: Ctx): void {
 function workerGone(ctx: Ctx, w: WorkerRecord, code: number | null, signal: string | null): void {
   const { s } = ctx;
   s.workers = s.workers.filter((x) => x.id !== w.id);
-  for (const key of [bootTimer(w.id), killTimer(w.id), heartbeatTimer(w.id)])
+  for (const key of [bootTimer(w.id), killTimer(w.id), retireTimer(w.id)])
     ctx.fx.push({ type: "clear-timer", key });
   const how = describeExit(code, signal, w.killReason);
   const uptime = formatDuration(ctx.now - w.startedAt);
@@ -464,9 +489,12 @@ function replacementFailed(ctx: Ctx, w: WorkerRecord, how: string): void {
   const kept = s.workers.filter((x) => x.retiring === reason && x.phase !== "draining");
   for (const x of kept) {
     delete x.retiring;
-    // A recycle asked again (heartbeat, memory sample) waits longer after each failed try.
+    // A recycle asked again waits longer after each failed try: the worker's own ask is retried on a
+    // timer (it is sent once), --max-memory's at its next sample over the limit.
     x.replaceFailures = (x.replaceFailures ?? 0) + 1;
-    x.replaceNotBefore = ctx.now + Math.max(MIN_UPTIME_MS, restartBackoff(x.replaceFailures + 1));
+    const wait = Math.max(MIN_UPTIME_MS, restartBackoff(x.replaceFailures + 1));
+    x.replaceNotBefore = ctx.now + wait;
+    if (x.retireAsked) ctx.fx.push({ type: "set-timer", key: retireTimer(x.id), ms: wait });
   }
   if (reason === "reload") {
     delete s.reload;
@@ -537,15 +565,8 @@ function timerFired(ctx: Ctx, key: string): void {
     );
     w.killReason = "--graceful-timeout";
     ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
-  } else if (kind === "heartbeat" && w.phase === "ready" && s.config.timeoutMs > 0) {
-    w.killedFor = "timeout";
-    w.killReason = "--timeout";
-    log(
-      ctx,
-      "error",
-      `${label(w)} sent no heartbeat for ${formatDuration(hungAfterMs(s.config.timeoutMs, w.heartbeatMs))} (hung?); killing it`,
-    );
-    ctx.fx.push({ type: "kill", id: w.id, signal: "SIGKILL" });
+  } else if (kind === "retire" && w.retireAsked && !w.retiring) {
+    retire(ctx, w, w.retireAsked);
   }
 }
 

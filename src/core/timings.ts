@@ -55,8 +55,9 @@ export function memorySampleDelay(limitBytes: number, rssBytes: (number | undefi
 export const MEMORY_SAMPLES_OVER = 2;
 
 /** How often a worker proves its event loop is alive: four beats per --timeout, at least 50 ms and at
- * most 5 s apart (30 s → 5 s). The beat also carries the request count; an idle supervisor wakes up
- * only N/5 times a second. Decided at each spawn: a worker keeps the interval it was started with. */
+ * most 5 s apart (30 s → 5 s). The beat also carries the request count. It goes in a file, which the
+ * supervisor reads only when a worker could be past --timeout (core/lifecycle.ts). Decided at each
+ * spawn: a worker keeps the interval it was started with. */
 export const MAX_HEARTBEAT_MS = 5_000;
 export function heartbeatInterval(timeoutMs: number): number {
   return timeoutMs > 0

@@ -48,12 +48,15 @@ export interface WorkerRecord {
   stopReason?: string;
   /** Requests served, from the worker's heartbeat. */
   requests: number;
+  /** The last proof that its event loop runs (ready, or a beat), on the supervisor's clock: --timeout
+   * counts from here. */
+  beatAt?: number;
   /** Resident memory from /proc at the last memory sample. */
   rssBytes?: number;
   /** Consecutive memory samples with RSS above --max-memory. */
   overMemory: number;
-  /** A retirement the worker asked for (--max-requests) that is not under way yet: retried at its
-   * heartbeats after a failed replacement. */
+  /** A retirement the worker asked for (--max-requests) that is not under way yet: retried after a
+   * failed replacement, once its backoff (`replaceNotBefore`) is over. */
   retireAsked?: RetireReason;
   /** Failed replacements in a row; the next try waits `restartBackoff` after the last one. */
   replaceFailures?: number;
@@ -151,13 +154,19 @@ export type Event =
   | { type: "ready"; id: number; startupMs?: number }
   | { type: "serving"; id: number }
   | { type: "boot-error"; id: number; message: string }
+  /** A heartbeat message (a worker without a beat file): its loop runs now. */
   | { type: "heartbeat"; id: number; requests: number }
+  /** The beat files a "read-heartbeats" effect named: the workers whose beat moved, each with when it
+   * beat on the supervisor's clock. Hung workers are judged on it. */
+  | { type: "heartbeats"; beats: { id: number; requests: number; at: number }[] }
+  /** Read the beat files now (a status or metrics request wants current counts). */
+  | { type: "sample-heartbeats" }
   /** RSS read from /proc for the workers a "sample-memory" effect named (undefined: process gone). */
   | { type: "memory"; samples: { id: number; rssBytes: number | undefined }[] }
   | { type: "exit"; id: number; code: number | null; signal: string | null }
   | { type: "timer"; key: string }
   | { type: "signal"; signal: Signal }
-  | { type: "retire"; id: number; reason: RetireReason }
+  | { type: "retire"; id: number; reason: RetireReason; requests?: number }
   | { type: "scale"; workers: number }
   | { type: "stop" }
   | { type: "configure"; config: Partial<Omit<Config, "address">> }
@@ -188,7 +197,7 @@ export type Effect =
   | { type: "log"; level: LogLevel; message: string }
   | { type: "set-timer"; key: string; ms: number }
   | { type: "clear-timer"; key: string }
-  /** Read these workers' heartbeat files now: a "heartbeat" event for each whose beat count moved. */
+  /** Read these workers' heartbeat files now and answer with a "heartbeats" event. */
   | { type: "read-heartbeats"; ids: number[] }
   /** Read these workers' RSS now and answer with a "memory" event. */
   | { type: "sample-memory"; workers: { id: number; pid: number }[] }

@@ -1,7 +1,7 @@
 // The workers' heartbeats as files instead of messages: each worker rewrites a one-line file of its
 // own under /dev/shm (formatBeat and parseBeat in worker/protocol.ts) at each beat, and the
-// supervisor reads them all on one timer (the core's heartbeat sampling). A beat then wakes nobody: as messages, 4 workers'
-// beats woke the idle supervisor ~2 times a second (docs/BENCHMARKS.md).
+// supervisor reads them all when the core's heartbeat check asks. A beat then wakes nobody: as
+// messages, 4 workers' beats woke the idle supervisor ~2 times a second (docs/BENCHMARKS.md).
 
 import { chownSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

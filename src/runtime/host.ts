@@ -26,8 +26,9 @@ export interface WorkerHost {
   /** `heartbeatMs`: how often the worker is to send heartbeats (the core decides it). */
   spawn(id: number, slot: number, heartbeatMs: number): void;
   kill(id: number, signal: NodeJS.Signals): void;
-  /** The core's heartbeat sampling: a "heartbeat" event for each of these workers whose beat count
-   * moved since the last read (a worker without a beat file sends its own as messages). */
+  /** The core's heartbeat check: one "heartbeats" event with each of these workers whose beat count
+   * moved since the last read, its beat put on the supervisor's clock (a worker without a beat file
+   * sends its own as messages). */
   readHeartbeats(ids: number[]): void;
   /** The failure protocol's stop, deciding nothing: QUIT to every worker (they exit at once), SIGKILL
    * to any still there after `graceMs`; resolves when all are gone. */
@@ -55,6 +56,10 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
   const procs = new Map<number, Subprocess>();
   /** The beat count last read per worker. */
   const beatsRead = new Map<number, number>();
+  /** Per worker, the supervisor's performance.now() minus the worker's, from its "ready" message: a
+   * beat's time on our clock. The message's travel makes it a little large, so a beat reads as a
+   * little later than it was: a hung worker is killed that much later, never sooner. */
+  const clockOffsets = new Map<number, number>();
 
   return {
     spawn(id, slot, heartbeatMs) {
@@ -89,6 +94,9 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
       trackChild(proc.pid);
       emit({ type: "spawned", id, pid: proc.pid });
       const channel = openChannel(proc, (message) => {
+        if (message?.type === "ready" && typeof message.at === "number") {
+          clockOffsets.set(id, performance.now() - message.at);
+        }
         const event = messageEvent(id, message);
         if (event) emit(event);
       });
@@ -101,6 +109,7 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
         metrics?.close(id);
         options.beats?.close(id);
         beatsRead.delete(id);
+        clockOffsets.delete(id);
         const signal = proc.signalCode === null ? null : String(proc.signalCode);
         emit({ type: "exit", id, code: proc.exitCode, signal });
       });
@@ -110,12 +119,17 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
       procs.get(id)?.kill(signal);
     },
     readHeartbeats(ids) {
+      const beats: { id: number; requests: number; at: number }[] = [];
       for (const id of ids) {
         const beat = options.beats?.read(id);
+        const offset = clockOffsets.get(id);
         if (!beat || beat.beats === (beatsRead.get(id) ?? 0)) continue;
         beatsRead.set(id, beat.beats);
-        emit({ type: "heartbeat", id, requests: beat.requests });
+        // Without an offset (no `at` in its ready message), a moved beat is known only as seen now.
+        const at = offset === undefined ? performance.now() : beat.at + offset;
+        beats.push({ id, requests: beat.requests, at });
       }
+      emit({ type: "heartbeats", beats });
     },
     async stopAll(graceMs) {
       const all = [...procs.values()];
@@ -232,7 +246,9 @@ function messageEvent(id: number, message: WorkerMessage): Event | undefined {
     case "heartbeat":
       return { type: "heartbeat", id, requests: message.requests };
     case "retire":
-      return { type: "retire", id, reason: message.reason };
+      return typeof message.requests === "number"
+        ? { type: "retire", id, reason: message.reason, requests: message.requests }
+        : { type: "retire", id, reason: message.reason };
     default:
       return undefined;
   }

@@ -268,7 +268,10 @@ export function superviseWorkers(
   let stopListening = () => {};
 
   const actions: Supervision["actions"] = {
-    snapshot: () => snapshotOf(state, performance.now()),
+    snapshot: () => {
+      emit({ type: "sample-heartbeats" }); // current request counts: the beat files are read rarely
+      return snapshotOf(state, performance.now());
+    },
     isShuttingDown: () => state.phase === "stopping",
     async reload() {
       const event = await reloadEvent();

@@ -136,7 +136,8 @@ function listen(options: Options, fromApp: boolean): Server<unknown> {
       return started;
     }) as unknown as typeof started.reload;
   }
-  send({ type: "ready", startupMs: Math.round(performance.now() - startup.at) });
+  const at = performance.now();
+  send({ type: "ready", startupMs: Math.round(at - startup.at), at: Math.round(at) });
   // Sent from the event loop: a loop blocked by a handler sends none, and --timeout catches it.
   heartbeatTimer = setInterval(heartbeat, config.heartbeatMs);
   onListening();

@@ -39,22 +39,27 @@ export interface WorkerConfig {
   beatFile?: string;
 }
 
-/** A worker's beat file holds one line, "<beats> <requests>", rewritten at each beat and read by the
- * supervisor on its heartbeat-sampling timer. A beat is a count, not a time: the supervisor compares
- * it with the last one it read, on its own clock. */
-export const formatBeat = (beats: number, requests: number) => `${beats} ${requests}\n`;
+/** A worker's beat file holds one line, "<beats> <requests> <at>\n", rewritten at each beat and read
+ * by the supervisor when a worker could first be past --timeout. `at` is the worker's
+ * `performance.now()` at the beat (ms, monotonic, from the worker's own start); the supervisor puts it
+ * on its own clock with the offset it learned from the "ready" message's `at` (src/runtime/host.ts),
+ * so no wall clock, which may step, is compared across processes. */
+export const formatBeat = (beats: number, requests: number, at: number) =>
+  `${beats} ${requests} ${Math.round(at)}\n`;
 
 export interface Beat {
   beats: number;
   requests: number;
+  at: number;
 }
 
 /** A beat file's line as formatBeat wrote it; undefined for anything else (an empty file before the
- * first beat, a line caught mid-rewrite). */
+ * first beat, a line caught mid-rewrite: without its newline). */
 export function parseBeat(line: string): Beat | undefined {
-  const [beats, requests] = line.split(" ").map(Number);
-  return Number.isFinite(beats) && Number.isFinite(requests)
-    ? { beats: beats as number, requests: requests as number }
+  if (!line.endsWith("\n")) return undefined;
+  const [beats, requests, at, extra] = line.slice(0, -1).split(" ").map(Number);
+  return Number.isFinite(beats) && Number.isFinite(requests) && Number.isFinite(at) && extra === undefined
+    ? { beats: beats as number, requests: requests as number, at: at as number }
     : undefined;
 }
 
@@ -69,11 +74,12 @@ export const CHANNEL_FD = 3;
 
 /** Worker -> supervisor, one JSON line each on CHANNEL_FD. */
 export type WorkerMessage =
-  /** Listening; `startupMs` is the time the app's own start-up work took (its import, top-level await included). */
-  | { type: "ready"; startupMs: number }
+  /** Listening; `startupMs` is the time the app's own start-up work took (its import, top-level await
+   * included); `at` is the worker's performance.now() as it sends this (its beats' clock). */
+  | { type: "ready"; startupMs: number; at: number }
   | { type: "boot-error"; message: string }
   /** Sent once, at the first request: from then on a death is not a boot-time crash loop. */
   | { type: "serving" }
   /** Only when the worker has no beatFile (no shared directory could be made). */
   | { type: "heartbeat"; requests: number }
-  | { type: "retire"; reason: "max-requests" };
+  | { type: "retire"; reason: "max-requests"; requests: number };

@@ -15,7 +15,7 @@ const retireAfter =
 
 export function countRequest(): void {
   if (++served === 1) send({ type: "serving" });
-  if (served === retireAfter) send({ type: "retire", reason: "max-requests" });
+  if (served === retireAfter) send({ type: "retire", reason: "max-requests", requests: served });
 }
 
 export const requestsServed = () => served;
@@ -25,6 +25,7 @@ export const requestsServed = () => served;
  * write is one every few seconds. (A recycle whose replacement failed to boot is retried by the
  * supervisor's core, which remembers the ask: it is sent once.) */
 export function heartbeat(): void {
-  if (config.beatFile) void Bun.write(config.beatFile, formatBeat(++beats, served)).catch(() => {});
+  if (config.beatFile)
+    void Bun.write(config.beatFile, formatBeat(++beats, served, performance.now())).catch(() => {});
   else send({ type: "heartbeat", requests: served });
 }
