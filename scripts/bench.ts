@@ -10,7 +10,10 @@
 //   CONFIGS  which configurations, comma-separated (default all: ceiling,supervisor,node-cluster,
 //            pm2-cluster,gunicorn-uvicorn,uvicorn-workers)
 //   EXTRAS_N worker count of the extras phase: idle CPU, restart and reload (default: largest N)
-//   IDLE     seconds the manager is watched idle (default 10); KILLS restarts timed (default 5)
+//   IDLE     seconds the manager is watched idle (default 30), from IDLE_SETTLE seconds after its
+//            workers answered (default 30: Bun's GC timer ticks every second while a young process's
+//            heap still grows, and the supervisor unmaps its start-up code 1 s after its workers
+//            settle; neither is idle cost); KILLS restarts timed (default 5)
 //   RELOADS  SIGHUPs sent during each reload run (default 3); RELOAD_DUR its seconds (default 9)
 //   WRK_THREADS, WRK_CONNS  load generator (default 1 thread, 64 connections)
 //   PORT_BASE first port (default 18100; each launch takes the next one, up to PORT_BASE+799)
@@ -27,7 +30,16 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killGroup, launch, live, prepareSupervisor } from "./bench/launch.ts";
-import { askPid, closeLoad, collectPids, cpuOf, processMemory, treeMemory, wrk } from "./bench/measure.ts";
+import {
+  askPid,
+  closeLoad,
+  collectPids,
+  cpuOf,
+  processMemory,
+  since,
+  treeMemory,
+  wrk,
+} from "./bench/measure.ts";
 import { HOST, log, readOptions, WRK, workDir } from "./bench/options.ts";
 import { type Config, peerConfigs } from "./bench/peers.ts";
 import { type ExtraRecord, fmt, type RunRecord, renderReport } from "./bench/report.ts";
@@ -134,12 +146,12 @@ async function extrasRun(cfg: Config, n: number): Promise<ExtraRecord> {
   try {
     if (app.launch.allPids === undefined) return rec;
     // Idle: let start-up settle, then the manager's own CPU time over IDLE seconds.
-    await Bun.sleep(1000);
+    await Bun.sleep(opts.idleSettle * 1000);
     const before = cpuOf(app.pid);
     await Bun.sleep(opts.idle * 1000);
     const after = cpuOf(app.pid);
     rec.idleTicks = after.ticks - before.ticks;
-    rec.idleCpuPct = ((after.ns - before.ns) / (opts.idle * 1e9)) * 100;
+    rec.idleCpuPct = (since(before.threads, after.threads).ns / (opts.idle * 1e9)) * 100;
     const own = processMemory(app.pid);
     rec.managerRssKb = own.rss;
     rec.managerPssKb = own.pss;

@@ -99,18 +99,44 @@ function loadResult(text: string, close: boolean): LoadResult {
   };
 }
 
-/** CPU time of one process: clock ticks (utime+stime, 10 ms each) and ns on CPU (schedstat, all threads). */
-export function cpuOf(pid: number): { ticks: number; ns: number } {
+/** The manager's clock ticks (/proc/PID/stat utime + stime, threads gone included, 10 ms each) and
+ * each of its threads' CPU ns and context switches. */
+export function cpuOf(pid: number): { ticks: number; threads: ThreadStats } {
   const stat = readStat(pid);
-  let ns = 0;
+  return { ticks: stat ? stat.utime + stat.stime : 0, threads: threadStats(pid) };
+}
+
+export type ThreadStats = Map<string, { ns: number; switches: number }>;
+
+/** CPU ns (schedstat) and context switches of every thread of `pid`, by thread id. */
+export function threadStats(pid: number): ThreadStats {
+  const stats: ThreadStats = new Map();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      let switches = 0;
+      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm))
+        switches += Number(m[1]);
+      stats.set(tid, { ns, switches });
     } catch {
-      // thread ended
+      // the thread ended
     }
   }
-  return { ticks: stat ? stat.utime + stat.stime : 0, ns };
+  return stats;
+}
+
+/** What the threads alive at the end did since `before` (a thread started since counts from 0; one
+ * that ended in between is lost: Linux keeps no per-thread figures of a thread gone). */
+export function since(before: ThreadStats, after: ThreadStats): { ns: number; switches: number } {
+  let ns = 0;
+  let switches = 0;
+  for (const [tid, a] of after) {
+    const b = before.get(tid);
+    ns += a.ns - (b?.ns ?? 0);
+    switches += a.switches - (b?.switches ?? 0);
+  }
+  return { ns, switches };
 }
 
 /** RSS and PSS (kB) of one process; 0 when it is gone. */

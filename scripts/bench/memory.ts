@@ -46,6 +46,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { workerJavaScript } from "../../src/worker/source.ts";
+import { since, type ThreadStats, threadStats } from "./measure.ts";
 import { python } from "./peers.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -592,39 +593,6 @@ function residentKb(pid: number, addr: number, size: number): number | undefined
   let present = 0;
   for (let i = 0; i < count; i++) if (buf.readBigUInt64LE(i * 8) >> 63n) present++;
   return (present * page) / 1024;
-}
-
-type ThreadStats = Map<string, { ns: number; switches: number }>;
-
-/** CPU ns (schedstat) and context switches of every thread of `pid`, by thread id. */
-function threadStats(pid: number): ThreadStats {
-  const stats: ThreadStats = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
-      let switches = 0;
-      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm))
-        switches += Number(m[1]);
-      stats.set(tid, { ns, switches });
-    } catch {
-      // the thread ended
-    }
-  }
-  return stats;
-}
-
-/** What the threads alive at the end did since `before` (a thread started since counts from 0; one
- * that ended in between is lost: Linux keeps no per-thread figures of a thread gone). */
-function since(before: ThreadStats, after: ThreadStats): { ns: number; switches: number } {
-  let ns = 0;
-  let switches = 0;
-  for (const [tid, a] of after) {
-    const b = before.get(tid);
-    ns += a.ns - (b?.ns ?? 0);
-    switches += a.switches - (b?.switches ?? 0);
-  }
-  return { ns, switches };
 }
 
 function descendants(pid: number): number[] {

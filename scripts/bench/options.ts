@@ -57,7 +57,8 @@ export function readOptions(argv: string[]) {
       .split(",")
       .map((x) => x.trim()),
     extrasN: num("EXTRAS_N", Math.max(...ns)),
-    idle: num("IDLE", 10),
+    idle: num("IDLE", 30),
+    idleSettle: num("IDLE_SETTLE", 30),
     kills: num("KILLS", 5),
     reloads: Math.max(1, num("RELOADS", 3)),
     reloadDur: num("RELOAD_DUR", 9),

@@ -85,7 +85,7 @@ export function renderReport(configs: Config[], { opts, runs, extras, skipped }:
   const baseX = extras.find((e) => e.config === ceiling);
   out.push("", `### Manager idle, restart after SIGKILL, rolling reload (N = ${opts.extrasN})`, "");
   out.push(
-    `Idle CPU: the manager process alone over ${opts.idle} s (on-CPU ns from schedstat; clock ticks of 10 ms in brackets). ` +
+    `Idle CPU: the manager process alone over ${opts.idle} s from ${opts.idleSettle} s after its workers answered (on-CPU ns from schedstat, the threads alive at the end; clock ticks of 10 ms in brackets). ` +
       `Restart: SIGKILL one worker, ms to the first response from a new pid, median (min–max) of ${opts.kills}. ` +
       `Reload: ${opts.reloads} reload signals, one after the other finished, during one ${opts.reloadDur} s run of load ` +
       `(wrk for keep-alive: failed = non-2xx + socket errors; scripts/bench/close-load.ts for connection-per-request: failed = refused, reset or incomplete).`,
