@@ -47,7 +47,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { workerJavaScript } from "../../src/worker/source.ts";
 import { since, type ThreadStats, threadStats } from "./measure.ts";
-import { python } from "./peers.ts";
+import { peerConfigs } from "./peers.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const benchDir = import.meta.dir;
@@ -70,6 +70,7 @@ interface Launch {
   cmd: (n: number, port: number) => string[];
   env?: Record<string, string>;
 }
+const gunicorn = peerConfigs(sup).find((c) => c.name === "gunicorn-uvicorn");
 const MANAGERS: Record<string, Launch> = {
   supervisor: { cmd: (n, p) => [sup, "run", hello, "-w", String(n), "-p", String(p), "-H", HOST] },
   "supervisor --admin": {
@@ -93,25 +94,12 @@ const MANAGERS: Record<string, Launch> = {
   launcher: { cmd: (n) => [bun, join(benchDir, "launcher.ts"), String(n)] },
   "ceiling (IPC)": { cmd: (n) => [bun, join(benchDir, "ceiling.ts"), String(n)] },
   "node cluster": { cmd: (n) => ["node", join(benchDir, "node-cluster.cjs"), String(n)] },
-  // The seed's stack, as bench.ts runs it (scripts/bench/peers.ts): FastAPI under gunicorn + UvicornWorker.
-  "gunicorn + uvicorn": {
-    cmd: (n, p) => [
-      python,
-      "-m",
-      "gunicorn",
-      "fastapi_app:app",
-      "-w",
-      String(n),
-      "-k",
-      "uvicorn.workers.UvicornWorker",
-      "-b",
-      `${HOST}:${p}`,
-    ],
-  },
+  // The seed's stack, as bench.ts runs it: FastAPI under gunicorn + UvicornWorker.
+  "gunicorn + uvicorn": { cmd: (n, p) => gunicorn?.command(n, p) ?? [] },
 };
 const hasNode = Bun.which("node") !== null;
-const hasGunicorn =
-  Bun.spawnSync([python, "-c", "import gunicorn, uvicorn, fastapi"], { stderr: "ignore" }).exitCode === 0;
+const gunicornMissing = gunicorn ? gunicorn.missing() : "not among bench.ts's peers";
+const hasGunicorn = gunicornMissing === undefined;
 const managers = (names: string[]) =>
   names.filter(
     (m) =>
@@ -143,10 +131,7 @@ async function main(): Promise<void> {
     `supervisor ${sup} (embedded program: ${kb(embedded?.size ?? 0)} KB .bun section), bun ${Bun.version}`,
   );
   if (!hasNode) report("node is not installed: node cluster skipped");
-  if (!hasGunicorn && opts.parts.includes("idle"))
-    report(
-      "python3 cannot import gunicorn, uvicorn and fastapi: gunicorn + uvicorn skipped (apt-get install gunicorn python3-uvicorn python3-fastapi)",
-    );
+  if (!hasGunicorn && opts.parts.includes("idle")) report(`${gunicornMissing}: gunicorn + uvicorn skipped`);
   if (opts.parts.includes("tree")) await treePart();
   if (opts.parts.includes("costs")) await costsPart();
   if (opts.parts.includes("idle")) await idlePart();

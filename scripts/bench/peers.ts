@@ -19,7 +19,7 @@ export interface Config {
 }
 
 /** Debian's python3 first: gunicorn, uvicorn and FastAPI come from its packages (a pyenv shim lacks them). */
-export const python = ["/usr/bin/python3", Bun.which("python3")].find((p) => p && existsSync(p)) ?? "python3";
+const python = ["/usr/bin/python3", Bun.which("python3")].find((p) => p && existsSync(p)) ?? "python3";
 
 /** Every configuration; `supervisorBin` is the binary measured (prepareSupervisor in ./launch.ts). */
 export function peerConfigs(supervisorBin: string): Config[] {
