@@ -284,15 +284,19 @@ function heartbeat(ctx: Ctx, w: WorkerRecord, requests: number, at: number): voi
 // timer's lateness (the tick added up to one more interval). With --timeout 0 nothing is read on a
 // timer; a status or metrics request reads the counts ("sample-heartbeats").
 
-/** Workers --timeout watches: ready, and not already killed as hung (its exit is on its way). */
-const watchedWorkers = (s: State) => readyWorkers(s).filter((w) => w.killedFor === undefined);
+/** Workers --timeout watches: ready, and not already killed as hung (its exit is on its way); none
+ * with --timeout off or while stopping. */
+const watchedWorkers = (s: State) =>
+  s.config.timeoutMs > 0 && s.phase !== "stopping"
+    ? readyWorkers(s).filter((w) => w.killedFor === undefined)
+    : [];
 const hungDeadline = (s: State, w: WorkerRecord) =>
   (w.beatAt ?? w.readyAt ?? w.startedAt) + hungAfterMs(s.config.timeoutMs, w.heartbeatMs);
 
 function armHeartbeatCheck(ctx: Ctx): void {
   const { s } = ctx;
   const watched = watchedWorkers(s);
-  if (s.config.timeoutMs <= 0 || s.phase === "stopping" || watched.length === 0) {
+  if (watched.length === 0) {
     ctx.fx.push({ type: "clear-timer", key: HEARTBEAT_TIMER });
     return;
   }
@@ -312,9 +316,7 @@ function sampleHeartbeats(ctx: Ctx): void {
 function heartbeatsRead(ctx: Ctx, beats: { id: number; requests: number; at: number }[]): void {
   const { s } = ctx;
   for (const b of beats) withWorker(ctx, b.id, (w) => heartbeat(ctx, w, b.requests, b.at));
-  if (s.config.timeoutMs > 0 && s.phase !== "stopping") {
-    for (const w of watchedWorkers(s)) if (ctx.now >= hungDeadline(s, w)) killHung(ctx, w);
-  }
+  for (const w of watchedWorkers(s)) if (ctx.now >= hungDeadline(s, w)) killHung(ctx, w);
   armHeartbeatCheck(ctx);
 }
 

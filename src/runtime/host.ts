@@ -122,10 +122,10 @@ export function createWorkerHost(options: HostOptions, emit: (event: Event) => v
       const beats: { id: number; requests: number; at: number }[] = [];
       for (const id of ids) {
         const beat = options.beats?.read(id);
-        const offset = clockOffsets.get(id);
         if (!beat || beat.beats === (beatsRead.get(id) ?? 0)) continue;
         beatsRead.set(id, beat.beats);
         // Without an offset (no `at` in its ready message), a moved beat is known only as seen now.
+        const offset = clockOffsets.get(id);
         const at = offset === undefined ? performance.now() : beat.at + offset;
         beats.push({ id, requests: beat.requests, at });
       }
