@@ -13,7 +13,9 @@
 //   idle    each manager's parent, idle, all side by side: CPU (schedstat, all threads) and wake-ups
 //           (context switches) over the same IDLE seconds, as a ratio to the launcher in the same round;
 //           node cluster and gunicorn + uvicorn (Debian's packages) too, when installed.
-//   launch  spawn to all N workers answering, as a ratio to the launcher in the same round.
+//   launch  spawn to all N workers answering, as a ratio to the launcher in the same round; with the
+//           launcher starting other workers ("launcher: …" rows) to split the gap between the
+//           workers' start and the parent's.
 //   settled (only when asked: PARTS=settled) the trees side by side, after light load and again
 //           SETTLE_TREE seconds (60) after their start: Bun's collector and mimalloc go on returning
 //           memory for the first 30-60 s, in every Bun process.
@@ -45,7 +47,9 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { workerLaunch } from "../../src/runtime/host.ts";
 import { workerJavaScript } from "../../src/worker/source.ts";
+import { workerConfig } from "../../test/worker-harness.ts";
 import { since, type ThreadStats, threadStats } from "./measure.ts";
 import { peerConfigs } from "./peers.ts";
 
@@ -68,8 +72,22 @@ const embedded = elfSection(sup, ".bun");
 
 interface Launch {
   cmd: (n: number, port: number) => string[];
-  env?: Record<string, string>;
+  env?: (port: number) => Record<string, string>;
 }
+const launcher = (n: number) => [bun, join(benchDir, "launcher.ts"), String(n)];
+const launcherWorker = (worker: {
+  cmd: string[];
+  env: Record<string, string | undefined>;
+  channel?: boolean;
+}) => ({
+  LAUNCHER_WORKER: JSON.stringify(worker),
+});
+const bareWorker = `const app=(await import(${JSON.stringify(hello)})).default;Bun.serve({...app,port:Number(process.env.PORT),hostname:process.env.HOST,reusePort:true})`;
+/** The command and environment src/runtime/host.ts starts a worker with, here for port `p`. */
+const supervisorWorker = (p: number) => ({
+  ...workerLaunch({ ...workerConfig(hello, p), host: HOST }, {}, { executable: sup, js: workerJavaScript() }),
+  channel: true,
+});
 const gunicorn = peerConfigs(sup).find((c) => c.name === "gunicorn-uvicorn");
 const MANAGERS: Record<string, Launch> = {
   supervisor: { cmd: (n, p) => [sup, "run", hello, "-w", String(n), "-p", String(p), "-H", HOST] },
@@ -91,7 +109,21 @@ const MANAGERS: Record<string, Launch> = {
   "supervisor (before)": {
     cmd: (n, p) => [before ?? "", "run", hello, "-w", String(n), "-p", String(p), "-H", HOST],
   },
-  launcher: { cmd: (n) => [bun, join(benchDir, "launcher.ts"), String(n)] },
+  launcher: { cmd: launcher },
+  // The launch part's split of the gap (what a worker's start costs without our parent): the launcher
+  // starting the ceiling's worker under our binary as bun; a bare `-e` worker under it (the app
+  // imported from `-e`, as the supervisor's stub does); and the supervisor's own worker command (the
+  // `-e` stub, the bootstrap and its config in the environment, the channel on fd 3). What is left
+  // up to "supervisor" is the parent's.
+  "launcher: ceiling workers, binary": {
+    cmd: launcher,
+    env: () => launcherWorker({ cmd: [sup, plainWorker], env: { BUN_BE_BUN: "1" } }),
+  },
+  "launcher: bare -e workers, binary": {
+    cmd: launcher,
+    env: () => launcherWorker({ cmd: [sup, "-e", bareWorker], env: { BUN_BE_BUN: "1" } }),
+  },
+  "launcher: supervisor's workers": { cmd: launcher, env: (p) => launcherWorker(supervisorWorker(p)) },
   "ceiling (IPC)": { cmd: (n) => [bun, join(benchDir, "ceiling.ts"), String(n)] },
   "node cluster": { cmd: (n) => ["node", join(benchDir, "node-cluster.cjs"), String(n)] },
   // The seed's stack, as bench.ts runs it: FastAPI under gunicorn + UvicornWorker.
@@ -368,7 +400,15 @@ async function idlePart(): Promise<void> {
 }
 
 async function launchPart(): Promise<void> {
-  const names = managers(["supervisor", "supervisor (before)", "launcher", "ceiling (IPC)"]);
+  const names = managers([
+    "supervisor",
+    "supervisor (before)",
+    "launcher",
+    "ceiling (IPC)",
+    "launcher: ceiling workers, binary",
+    "launcher: bare -e workers, binary",
+    "launcher: supervisor's workers",
+  ]);
   const rows: Record<string, number[]> = {};
   for (let round = 1; round <= opts.launches; round++) {
     for (const name of round % 2 ? names : [...names].reverse()) {
@@ -391,6 +431,11 @@ async function launchPart(): Promise<void> {
       `| ${name} | ${median(s).toFixed(0)} | ${median(s.map((x, i) => x / (base[i] ?? Number.NaN))).toFixed(2)}× |`,
     );
   }
+  if (names.includes("launcher: supervisor's workers"))
+    report(
+      "",
+      'The "launcher: …" rows are the plain launcher starting other workers: up to "supervisor\'s workers" the gap is the workers\' start, the rest up to "supervisor" the parent\'s.',
+    );
 }
 
 async function settledPart(): Promise<void> {
@@ -446,7 +491,7 @@ async function launch(how: Launch, n: number) {
   const t0 = performance.now();
   const proc = Bun.spawn(how.cmd(n, p), {
     cwd: benchDir,
-    env: { ...process.env, PORT: String(p), HOST, NODE_ENV: "production", ...how.env },
+    env: { ...process.env, PORT: String(p), HOST, NODE_ENV: "production", ...how.env?.(p) },
     stdio: ["ignore", Bun.file(join(workDir, "launch.log")), Bun.file(join(workDir, "launch.err"))],
     detached: true,
   });
