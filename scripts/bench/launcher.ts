@@ -6,7 +6,7 @@
 const n = Number(process.argv[2] ?? 2);
 const app = `${import.meta.dir}/ceiling-worker.ts`;
 const worker = process.env.LAUNCHER_WORKER ? JSON.parse(process.env.LAUNCHER_WORKER) : undefined;
-if (worker) delete process.env.LAUNCHER_WORKER; // not for the app's own children
+if (worker) delete process.env.LAUNCHER_WORKER; // kept out of the workers' environment
 const procs = new Set<Bun.Subprocess>();
 const start = (): void => {
   const proc = worker
