@@ -61,6 +61,8 @@ const HOST = "127.0.0.1";
 const opts = readOptions(process.argv.slice(2));
 const hello = join(benchDir, "hello.ts");
 const plainWorker = join(benchDir, "ceiling-worker.ts");
+/** The worker's bundled source (src/worker/), as the supervisor puts it in each worker's environment. */
+const workerJs = workerJavaScript();
 let port = opts.portBase;
 
 const bun = privateCopy(process.execPath, "bun");
@@ -85,7 +87,7 @@ const launcherWorker = (worker: {
 const bareWorker = `const app=(await import(${JSON.stringify(hello)})).default;Bun.serve({...app,port:Number(process.env.PORT),hostname:process.env.HOST,reusePort:true})`;
 /** The command and environment src/runtime/host.ts starts a worker with, here for port `p`. */
 const supervisorWorker = (p: number) => ({
-  ...workerLaunch({ ...workerConfig(hello, p), host: HOST }, {}, { executable: sup, js: workerJavaScript() }),
+  ...workerLaunch({ ...workerConfig(hello, p), host: HOST }, {}, { executable: sup, js: workerJs }),
   channel: true,
 });
 const gunicorn = peerConfigs(sup).find((c) => c.name === "gunicorn-uvicorn");
@@ -238,7 +240,6 @@ async function treePart(): Promise<void> {
 }
 
 async function costsPart(): Promise<void> {
-  const workerJs = workerJavaScript();
   const BE_BUN = { BUN_BE_BUN: "1" };
   const idleScript = "setInterval(() => {}, 1e9)";
   const variants: {
@@ -488,17 +489,20 @@ async function settledPart(): Promise<void> {
 async function launch(how: Launch, n: number) {
   const p = port;
   port += 2;
+  // The command and its environment are made before the clock starts: a launch times the manager only.
+  const cmd = how.cmd(n, p);
+  const env = { ...process.env, PORT: String(p), HOST, NODE_ENV: "production", ...how.env?.(p) };
   const t0 = performance.now();
-  const proc = Bun.spawn(how.cmd(n, p), {
+  const proc = Bun.spawn(cmd, {
     cwd: benchDir,
-    env: { ...process.env, PORT: String(p), HOST, NODE_ENV: "production", ...how.env?.(p) },
+    env,
     stdio: ["ignore", Bun.file(join(workDir, "launch.log")), Bun.file(join(workDir, "launch.err"))],
     detached: true,
   });
   live.add(proc.pid);
   const ok = await waitPids(p, n, 20_000);
   const ms = performance.now() - t0;
-  if (!ok) console.error(`${how.cmd(n, p).join(" ")}: not all ${n} workers answered`);
+  if (!ok) console.error(`${cmd.join(" ")}: not all ${n} workers answered`);
   const stop = async () => {
     proc.kill("SIGTERM");
     const deadline = performance.now() + 8000;
